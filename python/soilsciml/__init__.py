@@ -1,0 +1,41 @@
+"""soilsciml: hybrid scientific machine learning of soil carbon.
+
+Lazy public API: ``import soilsciml`` loads neither JAX nor juliacall; each name below is
+imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "available_engines": "soilsciml.engines",
+    "get_engine": "soilsciml.engines",
+    "load_config": "soilsciml.config",
+    "save_config": "soilsciml.config",
+    "SOCSimulationConfig": "soilsciml.config",
+    "NoiseConfig": "soilsciml.config",
+    "SolverConfig": "soilsciml.config",
+    "simulate_soc": "soilsciml.data.synthetic",
+    "validate_soc_dataset": "soilsciml.data.schema",
+    "load_dataset": "soilsciml.data.io",
+    "save_dataset": "soilsciml.data.io",
+    "add_noise": "soilsciml.noise",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'soilsciml' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

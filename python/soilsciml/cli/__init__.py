@@ -1,0 +1,47 @@
+"""The ``soilsciml`` command line: one parser, one module of subcommands per model family.
+
+Expected failures (bad files, invalid datasets or configs) end with a one-line message on
+stderr and exit code 2, never a traceback; set ``SOILSCIML_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from soilsciml import __version__
+from soilsciml.cli import common, soc
+
+__all__ = ["build_parser", "main"]
+
+GROUPS = (soc, common)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="soilsciml", description="Hybrid scientific machine learning of soil carbon."
+    )
+    parser.add_argument("--version", action="version", version=f"soilsciml {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("soilsciml: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if os.environ.get("SOILSCIML_DEBUG"):
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"soilsciml: error: {message}", file=sys.stderr)
+        return 2

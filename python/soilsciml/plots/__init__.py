@@ -1,0 +1,1 @@
+"""Matplotlib figures. Functions return Figure objects and never call ``plt.show``."""
