@@ -64,14 +64,16 @@ class SOCTruthProblem:
         Uniform depth nodes in m.
     times : ndarray, shape (nt,)
         Output times in years, increasing; the solve starts at ``times[0]``.
-    initial : ndarray, shape (nz,)
-        SOC at ``times[0]`` in %.
+    initial : ndarray, shape (nz,) or (site, nz)
+        SOC at ``times[0]`` in %; one row per site for a batched multi-site solve.
     diffusion, advection : float
         D in m2 yr-1 and v in m yr-1.
     boundary : str
         ``mirror`` or ``zero_flux``.
     truth : str
         ``reference`` or ``transport_only``.
+    drivers : DriverCoefficients or sequence of DriverCoefficients
+        The analytic drivers; one per site when ``initial`` has a site axis.
     """
 
     depth: np.ndarray
@@ -82,13 +84,18 @@ class SOCTruthProblem:
     boundary: str
     truth: str
     solver: SolverConfig
-    drivers: DriverCoefficients = field(default_factory=DriverCoefficients)
+    drivers: DriverCoefficients | tuple[DriverCoefficients, ...] = field(
+        default_factory=DriverCoefficients
+    )
     reference: ReferenceTruth = field(default_factory=ReferenceTruth)
 
 
 @dataclass(frozen=True)
 class SOCTrajectory:
-    """SOC on (time, depth) in % with the solve's status and statistics."""
+    """SOC on (time, depth), or (site, time, depth), in % with the solve's status and statistics.
+
+    ``num_steps`` and ``num_rejected_steps`` are the largest over sites.
+    """
 
     times: np.ndarray
     soc: np.ndarray

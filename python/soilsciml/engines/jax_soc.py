@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import jax
@@ -15,54 +16,81 @@ from soilsciml.models import soc as model
 __all__ = ["simulate_truth", "truth_vector_field"]
 
 
-def truth_vector_field(t, soc, args, *, boundary, truth, drivers, reference):
+def truth_vector_field(t, soc, args, *, boundary, truth, reference):
     """dC/dt for a truth generator with analytic drivers.
 
-    ``args`` is ``(depth, dz, diffusion, advection)``; the keyword settings are static.
+    ``args`` is ``(depth, dz, diffusion, advection, coefficients)`` where ``coefficients``
+    holds the fields of :class:`~soilsciml.models.soc.DriverCoefficients` in order (traced, so
+    sites with different drivers share one compiled solve); the keyword settings are static.
     """
-    depth, dz, diffusion, advection = args
+    depth, dz, diffusion, advection, coefficients = args
     dcdt = model.transport_tendency(soc, dz, diffusion, advection, boundary, xp=jnp)
     if truth == "reference":
+        drivers = model.DriverCoefficients(*coefficients)
         ph, cec, clay = model.driver_fields(depth, t, drivers, xp=jnp)
         dcdt = dcdt + model.reference_production(depth, ph, reference, xp=jnp)
         dcdt = dcdt - model.reference_respiration(soc, ph, cec, clay, reference)
     return dcdt
 
 
-@partial(jax.jit, static_argnames=("boundary", "truth", "drivers", "reference", "solver"))
+@partial(jax.jit, static_argnames=("boundary", "truth", "reference", "solver"))
 def _solve_truth(
-    initial, times, depth, diffusion, advection, boundary, truth, drivers, reference, solver
+    initial, times, depth, diffusion, advection, coefficients, boundary, truth, reference, solver
 ):
+    """Solve every site (leading axis of ``initial`` and ``coefficients``) in one vmapped call."""
     dz = depth[1] - depth[0]
-    vector_field = partial(
-        truth_vector_field, boundary=boundary, truth=truth, drivers=drivers, reference=reference
-    )
-    return solve(vector_field, initial, times, (depth, dz, diffusion, advection), solver)
+    vector_field = partial(truth_vector_field, boundary=boundary, truth=truth, reference=reference)
+
+    def one_site(site_initial, site_coefficients):
+        args = (depth, dz, diffusion, advection, tuple(site_coefficients))
+        return solve(vector_field, site_initial, times, args, solver)
+
+    return jax.vmap(one_site)(initial, coefficients)
 
 
 def simulate_truth(problem: SOCTruthProblem) -> SOCTrajectory:
-    """Solve the SOC PDE with a mechanistic truth generator (see ``engines.base``)."""
+    """Solve the SOC PDE with a mechanistic truth generator (see ``engines.base``).
+
+    With a 2-D ``problem.initial`` (site, depth) and one set of driver coefficients per site,
+    all sites are solved in one batched call and ``soc`` has shape (site, time, depth).
+    """
     dtype = jnp.dtype(problem.solver.dtype)
     times = np.asarray(problem.times, dtype=float)
+    initial = np.atleast_2d(np.asarray(problem.initial, dtype=float))
+    drivers = problem.drivers
+    if isinstance(drivers, model.DriverCoefficients):
+        drivers = [drivers] * initial.shape[0]
+    if len(drivers) != initial.shape[0]:
+        raise ValueError(
+            f"got {len(drivers)} driver sets for {initial.shape[0]} initial profiles; "
+            "give one per site"
+        )
+    coefficients = np.array([dataclasses.astuple(d) for d in drivers], dtype=float)
     if times.size == 1:
-        return SOCTrajectory(times, np.asarray(problem.initial)[None], SolveStatus(), 0, 0)
-    ys, code, stats = _solve_truth(
-        jnp.asarray(problem.initial, dtype),
-        jnp.asarray(times, dtype),
-        jnp.asarray(problem.depth, dtype),
-        problem.diffusion,
-        problem.advection,
-        problem.boundary,
-        problem.truth,
-        problem.drivers,
-        problem.reference,
-        problem.solver,
-    )
-    code = int(code)
+        soc, codes, steps, rejected = initial[:, None], np.zeros(len(initial), int), 0, 0
+    else:
+        ys, codes, stats = _solve_truth(
+            jnp.asarray(initial, dtype),
+            jnp.asarray(times, dtype),
+            jnp.asarray(problem.depth, dtype),
+            problem.diffusion,
+            problem.advection,
+            jnp.asarray(coefficients, dtype),
+            problem.boundary,
+            problem.truth,
+            problem.reference,
+            problem.solver,
+        )
+        soc, codes = np.asarray(ys), np.asarray(codes)
+        steps = int(np.max(stats["num_steps"]))
+        rejected = int(np.max(stats["num_rejected_steps"]))
+    failed = codes != 0
     return SOCTrajectory(
         times=times,
-        soc=np.asarray(ys),
-        status=SolveStatus(code=code, n_failed=int(code != 0)),
-        num_steps=int(stats["num_steps"]),
-        num_rejected_steps=int(stats["num_rejected_steps"]),
+        soc=soc if np.ndim(problem.initial) == 2 else soc[0],
+        status=SolveStatus(
+            code=int(codes[failed][0]) if failed.any() else 0, n_failed=int(failed.sum())
+        ),
+        num_steps=steps,
+        num_rejected_steps=rejected,
     )
