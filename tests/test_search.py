@@ -125,6 +125,8 @@ def test_bad_settings_fail_before_any_compute(tmp_path):
         run_grid(toy_spec(tmp_path), tmp_path / "run", executor="slurm")
     with pytest.raises(GridError, match="only applies to executor 'dask'"):
         make_executor("processes", scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(GridError, match="plain TOML data"):
+        GridSpec(toy_trial, ToyConfig(), data={"path": tmp_path})
     assert not (tmp_path / "run").exists() and calls(tmp_path) == []
 
 
@@ -225,6 +227,18 @@ def test_failing_trials_are_recorded_and_skipped_by_selection(tmp_path):
     assert run_grid(spec, tmp_path / "run", quiet=True).executed == ()
     retried = run_grid(spec, tmp_path / "run", retry_failed=True, quiet=True)
     assert set(retried.executed) == failed
+
+
+def bad_metric_trial(config, context):
+    return {"status": 1.0} if config.network.h1 == 32 else {"loss": "low"}
+
+
+def test_bad_metrics_fail_the_trial_not_the_grid(tmp_path):
+    run = run_grid(GridSpec(bad_metric_trial, ToyConfig(), {"network.h1": [32, 64]}), tmp_path)
+    messages = [run.records[name]["message"] for name in ("h1-32", "h1-64")]
+    assert "ValueError: metric name 'status'" in messages[0]
+    assert messages[1] == "TypeError: metric 'loss' must be a real number; got 'low'"
+    assert run.best is None and list(run.dataset["status"].values) == ["failed", "failed"]
 
 
 def test_best_is_retrained_with_overrides_once(tmp_path):

@@ -73,18 +73,6 @@ def _job(
     return TrialJob(spec.trial, config, context, spec.fingerprint)
 
 
-def _identity(job: TrialJob) -> dict[str, Any]:
-    context = job.context
-    return {
-        "name": context.name,
-        "stage": context.stage,
-        "fingerprint": job.fingerprint,
-        "settings": context.settings,
-        "config": plain(job.config),
-        "seed": context.seed,
-    }
-
-
 def run_grid(
     spec: GridSpec,
     out: str | Path,
@@ -140,7 +128,7 @@ def run_grid(
         pending = []
         for trial in spec.trials:
             job = _job(spec, run, trial, trial.name, "grid", trial.config)
-            record = run.load(_identity(job))
+            record = run.load(job.identity())
             if record is not None and (record["status"] == "ok" or not retry_failed):
                 records[trial.name] = record
             else:
@@ -181,7 +169,7 @@ def _retrain(
         return None
     trial = next(t for t in spec.trials if t.name == best["name"])
     job = _job(spec, run, trial, BEST_DIR, "retrain", spec.retrain_config(trial.config))
-    record = run.load(_identity(job), warn_stale=False)
+    record = run.load(job.identity(), warn_stale=False)
     if record is not None:
         return record
     for _, result in pool.map_unordered(execute_trial, [job]):

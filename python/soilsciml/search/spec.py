@@ -33,6 +33,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from soilsciml.config import from_dict, replace_path
 from soilsciml.search.grid import GridError, Trial, expand_grid, fingerprint, plain
 from soilsciml.search.trial import resolve_callable, trial_path
@@ -104,7 +106,8 @@ class GridSpec:
     Raises
     ------
     GridError
-        For any invalid setting, before any compute (the trials are expanded on creation).
+        For any invalid setting, before any compute: the trials are expanded and the resolved
+        spec is rendered as TOML on creation.
     """
 
     trial: str | Callable[..., Any]
@@ -131,7 +134,12 @@ class GridSpec:
             raise GridError(
                 f"retrain must be a table of overrides or a function; got {self.retrain!r}"
             )
-        _ = self.trials
+        try:
+            tomli_w.dumps(self.document())
+        except TypeError as err:
+            raise GridError(
+                f"grid settings must be plain TOML data (data, grid, base): {err}"
+            ) from err
 
     @cached_property
     def trials(self) -> list[Trial]:

@@ -52,9 +52,6 @@ OUTCOME_FILE = "outcome.json"
 LOCK_FILE = ".lock"
 RESULT_FILES = ("results.nc", "results.md", "results.json")
 
-#: Fields of a record that must equal what the current grid expects for that trial.
-IDENTITY = ("name", "stage", "fingerprint", "settings", "config", "seed")
-
 
 class ResumeError(GridError):
     """The run directory holds another grid, or is in use by another run."""
@@ -86,9 +83,9 @@ def _problem(record: Any, expected: Mapping[str, Any]) -> str | None:
         return "not a JSON object"
     if record.get("checksum") != seal(record)["checksum"]:
         return "checksum does not match the content"
-    for key in IDENTITY:
-        if record.get(key) != expected[key]:
-            return f"{key} differs from this grid's ({record.get(key)!r} != {expected[key]!r})"
+    for key, value in expected.items():
+        if record.get(key) != value:
+            return f"{key} differs from this grid's ({record.get(key)!r} != {value!r})"
     if record.get("status") not in STATUSES:
         return f"unknown status {record.get('status')!r}"
     metrics = record.get("metrics")
@@ -107,7 +104,7 @@ def read_record(
     path : Path
         An ``outcome.json``.
     expected : mapping
-        The values of :data:`IDENTITY` that the record must hold.
+        Fields the record must hold with these values (``TrialJob.identity()``).
     warn_stale : bool
         Warn about an intact record of another trial too (not only about damaged files).
     """

@@ -34,6 +34,9 @@ __all__ = [
 #: Status of a finished trial.
 STATUSES = ("ok", "failed")
 
+#: Names the results Dataset uses itself, so no metric may take them.
+RESERVED_NAMES = ("trial", "seed", "status", "message", "trial_wall_time_s")
+
 
 @dataclass(frozen=True)
 class TrialOutcome:
@@ -95,6 +98,17 @@ class TrialJob:
     context: TrialContext
     fingerprint: str
 
+    def identity(self) -> dict[str, Any]:
+        """What a saved record of this job must hold to count as this trial's outcome."""
+        return {
+            "name": self.context.name,
+            "stage": self.context.stage,
+            "fingerprint": self.fingerprint,
+            "settings": self.context.settings,
+            "config": plain(self.config),
+            "seed": self.context.seed,
+        }
+
 
 def trial_path(function: str | Callable[..., Any]) -> str:
     """``module:qualname`` of a trial function that workers can import.
@@ -140,9 +154,14 @@ def _metrics(result: Any) -> TrialOutcome:
     outcome = result if isinstance(result, TrialOutcome) else TrialOutcome(dict(result))
     metrics = {}
     for key, value in outcome.metrics.items():
+        if not isinstance(key, str) or not key or "/" in key or key in RESERVED_NAMES:
+            raise ValueError(
+                f"metric name {key!r} must be a non-empty string without '/', other than "
+                f"{', '.join(RESERVED_NAMES)}"
+            )
         if isinstance(value, bool) or not isinstance(value, Real):
             raise TypeError(f"metric {key!r} must be a real number; got {value!r}")
-        metrics[str(key)] = float(value)
+        metrics[key] = float(value)
     return TrialOutcome(metrics, outcome.status, outcome.message)
 
 
@@ -164,12 +183,7 @@ def execute_trial(job: TrialJob) -> dict[str, Any]:
         outcome = TrialOutcome({}, "failed", f"{type(err).__name__}: {err}")
     wall = time.perf_counter() - start
     return {
-        "name": context.name,
-        "stage": context.stage,
-        "fingerprint": job.fingerprint,
-        "settings": context.settings,
-        "config": plain(job.config),
-        "seed": context.seed,
+        **job.identity(),
         "status": outcome.status,
         "message": outcome.message,
         "metrics": outcome.metrics,
