@@ -125,6 +125,8 @@ def test_bad_settings_fail_before_any_compute(tmp_path):
         run_grid(toy_spec(tmp_path), tmp_path / "run", executor="slurm")
     with pytest.raises(GridError, match="only applies to executor 'dask'"):
         make_executor("processes", scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(GridError, match="registered kinds: soc_simulate"):
+        toy_spec(tmp_path, kind="soc_simulate")
     with pytest.raises(GridError, match="plain TOML data"):
         GridSpec(toy_trial, ToyConfig(), data={"path": tmp_path})
     assert not (tmp_path / "run").exists() and calls(tmp_path) == []
@@ -204,6 +206,10 @@ def test_changed_grid_refuses_to_resume_unless_restarted(tmp_path):
     run = run_grid(toy_spec(tmp_path, changed), tmp_path / "run", restart=True, quiet=True)
     assert sorted(run.executed) == ["h1-128_lr-0.003", "h1-32_lr-0.003"]
     assert sorted(p.name for p in (tmp_path / "run/trials").iterdir()) == sorted(run.executed)
+
+    # --restart with an unchanged grid starts over too (e.g. after editing the trial's code)
+    again = run_grid(toy_spec(tmp_path, changed), tmp_path / "run", restart=True, quiet=True)
+    assert sorted(again.executed) == sorted(run.executed)
 
     with RunDirectory.open(tmp_path / "other", run.spec.document()):
         with pytest.raises(ResumeError, match="in use"):

@@ -61,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     grid.add_argument(
         "--restart",
         action="store_true",
-        help="discard the trials of a different grid found in RUNDIR instead of refusing",
+        help="discard every trial in RUNDIR and start over (also for a different grid)",
     )
     grid.add_argument(
         "--retry-failed", action="store_true", help="rerun trials that were saved as failed"

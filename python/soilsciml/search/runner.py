@@ -103,7 +103,8 @@ def run_grid(
     scheduler : str, optional
         Address of an existing Dask scheduler (``executor="dask"``).
     restart : bool
-        Discard the trials of a different grid found in ``out`` instead of refusing.
+        Discard every trial and result in ``out`` and start over (needed to reuse ``out`` for a
+        different grid, or to redo a grid after changing the trial function's code).
     retry_failed : bool
         Rerun trials saved as ``failed`` (by default they count as finished).
     quiet : bool

@@ -124,6 +124,13 @@ class GridSpec:
             object.__setattr__(self, "trial", trial_path(self.trial))
         except ValueError as err:
             raise GridError(str(err)) from err
+        if self.kind is not None and (
+            self.kind not in TRIAL_KINDS or TRIAL_KINDS[self.kind].trial != self.trial
+        ):
+            raise GridError(
+                f"kind {self.kind!r} is not the registered kind of trial {self.trial}; "
+                f"registered kinds: {', '.join(TRIAL_KINDS)}"
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise GridError(f"seed must be a non-negative integer; got {self.seed!r}")
         if not isinstance(self.select, Selection):

@@ -150,7 +150,7 @@ class RunDirectory:
         document : mapping
             The grid's resolved spec, with its ``fingerprint``; written as ``grid.toml``.
         restart : bool
-            Discard the finished trials and results of a different grid found there.
+            Discard the trials and results found there (of this grid or another) first.
 
         Raises
         ------
@@ -163,10 +163,10 @@ class RunDirectory:
         run = cls(path, _lock(path / LOCK_FILE))
         try:
             found = run._recorded_fingerprint()
-            if found != document["fingerprint"] and run._has_results(found):
-                if not restart:
-                    raise ResumeError(run._refusal(found, document["fingerprint"]))
+            if restart:
                 run._clear()
+            elif found != document["fingerprint"] and run._has_results(found):
+                raise ResumeError(run._refusal(found, document["fingerprint"]))
             write_atomic(path / GRID_FILE, tomli_w.dumps(dict(document)))
             for stale in path.glob(f"{TRIALS_DIR}/*/.*.tmp"):
                 stale.unlink()
