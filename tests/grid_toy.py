@@ -60,6 +60,10 @@ def toy_trial(config: ToyConfig, context) -> dict[str, float]:
         os.write(fd, f"{context.name} {os.getpid()}\n".encode())
         os.close(fd)
     time.sleep(config.sleep)
+    marker = context.data.get("crash_marker")
+    if config.label == "crash" and marker and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(3)  # a worker dying outright (killed, out of memory), once
     if config.network.h1 == config.fail_h1:
         raise RuntimeError("toy failure")
     rng = np.random.default_rng(context.seed)

@@ -15,6 +15,7 @@ from soilsciml.search import (
     CorruptOutcomeWarning,
     GridError,
     GridSpec,
+    LostTrialWarning,
     ResumeError,
     Selection,
     expand_grid,
@@ -289,3 +290,24 @@ def test_executors_give_the_same_metrics_as_in_process(tmp_path, worker_path, ex
     assert spread.best["name"] == local.best["name"]
     workers = {pid for _, pid in call_log(tmp_path)[4:]}
     assert os.getpid() not in workers and 1 <= len(workers) <= 2
+
+
+def test_trials_lost_with_a_dead_worker_are_not_saved_and_rerun(tmp_path, worker_path):
+    data = {"log": str(tmp_path / "calls.log"), "crash_marker": str(tmp_path / "crashed")}
+    grid = {"label": ["a", "b", "crash", "c"]}
+    spec = GridSpec(toy_trial, ToyConfig(), grid, data=data, retrain={"tolerance": 1e-6})
+    # One worker runs the trials in order: a and b finish, the worker dies in "crash", and
+    # "c", queued behind it, is lost with it.
+    with pytest.warns(LostTrialWarning):
+        run = run_grid(spec, tmp_path / "run", executor="processes", workers=1, quiet=True)
+    assert sorted(run.records) == ["label-a", "label-b"]
+    assert sorted(run.lost) == ["label-c", "label-crash"]
+    assert "BrokenProcessPool" in run.lost["label-crash"]
+    saved = {p.parent.name for p in (tmp_path / "run/trials").glob("*/outcome.json")}
+    assert saved == set(run.records)
+    assert list(run.dataset["status"].values) == ["ok", "ok", "missing", "missing"]
+    # a fresh pool runs the retrain of the best trial
+    assert run.retrained is not None and run.retrained["status"] == "ok"
+    again = run_grid(spec, tmp_path / "run", executor="processes", workers=1, quiet=True)
+    assert sorted(again.executed) == ["label-c", "label-crash"] and not again.lost
+    assert set(again.dataset["status"].values) == {"ok"}

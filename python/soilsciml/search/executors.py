@@ -20,6 +20,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -94,9 +95,15 @@ class ProcessExecutor(AbstractExecutor):
                 mp_context=multiprocessing.get_context("spawn"),
             )
         futures = {self._pool.submit(function, job): job for job in jobs}
+        broken = False
         for future in as_completed(futures):
             error = future.exception()
+            broken = broken or isinstance(error, BrokenProcessPool)
             yield futures[future], (future.result() if error is None else error)
+        if broken:
+            # A worker died (killed, out of memory): its trial and those queued behind it are
+            # lost; the next call starts a fresh pool.
+            self.close()
 
     def close(self) -> None:
         if self._pool is not None:
