@@ -43,6 +43,10 @@ __all__ = ["MODES", "TRIAL_KINDS", "GridSpec", "Selection", "TrialKind", "load_g
 
 MODES = ("min", "max")
 
+#: Version of the run-directory format (trial naming, seeding, outcome files); part of the
+#: fingerprint, so a run written under another format is never resumed by mistake.
+RUN_FORMAT = 1
+
 
 @dataclass(frozen=True)
 class TrialKind:
@@ -174,12 +178,13 @@ class GridSpec:
     def document(self) -> dict[str, Any]:
         """The resolved spec as plain data (what ``grid.toml`` holds), with its fingerprint.
 
-        The fingerprint covers the trial function, config class, base config, grid, seed and
-        data: everything that determines the trials' results. Changing the selection or the
-        retrain does not change it (finished trials stay valid).
+        The fingerprint covers the trial function, config class, base config, grid, seed, data
+        and :data:`RUN_FORMAT`: everything that determines the trials and their results.
+        Changing the selection or the retrain does not change it (finished trials stay valid).
         """
         config_class = type(self.base)
         identity = {
+            "format": RUN_FORMAT,
             "trial": self.trial,
             "config": f"{config_class.__module__}:{config_class.__qualname__}",
             "seed": self.seed,
