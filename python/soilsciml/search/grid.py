@@ -44,7 +44,6 @@ __all__ = [
 LABELS = {
     "activation": "act",
     "learning_rate": "lr",
-    "hidden": "h",
     "weight_decay": "wd",
     "noise.level": "noise",
 }
