@@ -311,3 +311,22 @@ def test_trials_lost_with_a_dead_worker_are_not_saved_and_rerun(tmp_path, worker
     again = run_grid(spec, tmp_path / "run", executor="processes", workers=1, quiet=True)
     assert sorted(again.executed) == ["label-c", "label-crash"] and not again.lost
     assert set(again.dataset["status"].values) == {"ok"}
+
+
+def test_dask_executor_uses_an_existing_scheduler(tmp_path):
+    from distributed import LocalCluster
+
+    grid = {"network.h1": [32, 64]}
+    local = run_grid(toy_spec(tmp_path, grid), tmp_path / "inprocess", quiet=True)
+    with LocalCluster(
+        n_workers=1, processes=False, protocol="tcp", dashboard_address=None, silence_logs=40
+    ) as cluster:
+        remote = run_grid(
+            toy_spec(tmp_path, grid),
+            tmp_path / "remote",
+            executor="dask",
+            scheduler=cluster.scheduler_address,
+            quiet=True,
+        )
+        assert cluster.scheduler_address.startswith("tcp://")
+    assert metrics(remote) == metrics(local) and len(remote.records) == 2
