@@ -259,7 +259,8 @@ def test_best_is_retrained_with_overrides_once(tmp_path):
     )
     assert calls(tmp_path).count("best") == 1
     assert (tmp_path / "run/best/draws.npy").exists()
-    assert "Best trial retrained (ok)" in (tmp_path / "run/results.md").read_text()
+    retrained_line = f"Best trial `{best['name']}` retrained (ok)"
+    assert retrained_line in (tmp_path / "run/results.md").read_text()
     # Resuming keeps the retrain; another retrain setting redoes only the retrain.
     run_grid(spec, tmp_path / "run", quiet=True)
     assert calls(tmp_path).count("best") == 1

@@ -160,7 +160,7 @@ def markdown_table(
         row += [status, record["wall_time_s"] if record else math.nan]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     if retrained is not None:
-        lines += ["", f"Best trial retrained ({retrained['status']}):", ""]
+        lines += ["", f"Best trial `{order[0].name}` retrained ({retrained['status']}):", ""]
         lines += [f"- {m}: {_cell(v)}" for m, v in retrained["metrics"].items()]
         if retrained["message"]:
             lines.append(f"- message: {retrained['message']}")
