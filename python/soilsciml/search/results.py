@@ -21,7 +21,7 @@ def _score(record: Mapping[str, Any] | None, selection: Selection) -> float | No
     if record is None or record["status"] != "ok":
         return None
     value = record["metrics"].get(selection.metric, math.nan)
-    return None if math.isnan(value) else value
+    return value if math.isfinite(value) else None
 
 
 def ranked(
