@@ -49,15 +49,22 @@ def register(commands: argparse._SubParsersAction) -> None:
             "finishes. Rerunning the same command skips finished trials."
         ),
     )
-    grid.add_argument("config", type=Path, help="grid file (TOML: kind, [base], [grid], ...)")
-    grid.add_argument("--out", type=Path, required=True, help="run directory")
+    grid.add_argument(
+        "config", type=Path, metavar="CONFIG.toml", help="grid file (kind, [base], [grid], ...)"
+    )
+    grid.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
     grid.add_argument(
         "--executor",
         default="inprocess",
+        metavar="NAME",
         help="where trials run: inprocess (default), processes or dask",
     )
-    grid.add_argument("--scheduler", help="address of a running Dask scheduler (with dask)")
-    grid.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    grid.add_argument(
+        "--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (with dask)"
+    )
+    grid.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
+    )
     grid.add_argument(
         "--restart",
         action="store_true",
