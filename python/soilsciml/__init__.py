@@ -24,6 +24,9 @@ _LAZY = {
     "load_dataset": "soilsciml.data.io",
     "save_dataset": "soilsciml.data.io",
     "add_noise": "soilsciml.noise",
+    "GridSpec": "soilsciml.search",
+    "load_grid": "soilsciml.search",
+    "run_grid": "soilsciml.search",
 }
 
 __all__ = ["__version__", *_LAZY]

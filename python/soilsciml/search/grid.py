@@ -1,0 +1,233 @@
+"""Grid expansion: a base config and a dict of dotted field -> values become named, seeded trials.
+
+Every trial is built (and so validated) before any compute. Trials come in a fixed order: the
+Cartesian product of the grid's values, the first key varying slowest, keys in the order given.
+
+Names are read from the settings, ``<label>-<value>`` joined by ``_`` (``h1-32_h2-16_act-gelu``),
+where the label is the last part of the dotted key (shortened for a few common fields, or the
+whole key with ``-`` for ``.`` when two keys would share a label). Characters outside
+``[A-Za-z0-9._+-]`` become ``~``. A name longer than :data:`MAX_NAME_LENGTH`, or one that would
+clash with another trial's name on a case-insensitive file system, is cut and given a short hash
+of the settings, so every name is unique, stable and safe as a folder name.
+
+Each trial's seed is :func:`trial_seed` of the grid's base seed and the trial's name: the first
+four bytes (little endian) of SHA-256 of ``"<base seed>/<name>"``, an integer in [0, 2**32). It
+depends on nothing else, so a trial gets the same seed on every executor, machine and rerun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from soilsciml.config import ConfigError, replace_path, to_dict
+
+__all__ = [
+    "LABELS",
+    "MAX_NAME_LENGTH",
+    "GridError",
+    "Trial",
+    "expand_grid",
+    "fingerprint",
+    "plain",
+    "trial_name",
+    "trial_seed",
+]
+
+#: Short labels for common fields in trial names; other fields use their last dotted part.
+LABELS = {
+    "activation": "act",
+    "learning_rate": "lr",
+    "weight_decay": "wd",
+    "noise.level": "noise",
+}
+
+#: Longest trial name kept as is; longer ones are cut and end in a hash of the settings.
+MAX_NAME_LENGTH = 80
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+\-]")
+
+
+class GridError(ConfigError):
+    """A grid is malformed: unknown field, impossible or repeated value, empty list."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point of a grid.
+
+    Parameters
+    ----------
+    name : str
+        Folder-safe, stable name built from the settings.
+    settings : dict
+        Dotted field -> value (plain JSON-ready data) of this point, in grid order.
+    seed : int
+        Seed of this trial, see :func:`trial_seed`.
+    config : dataclass
+        The base config with the settings applied (validated).
+    """
+
+    name: str
+    settings: dict[str, Any]
+    seed: int
+    config: Any
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready data: dataclasses as dicts, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON text of plain data (sorted keys, no spaces); NaN written as NaN."""
+    return json.dumps(plain(data), sort_keys=True, separators=(",", ":"))
+
+
+def digest(data: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``data``."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+def fingerprint(spec: Mapping[str, Any]) -> str:
+    """Short (16 hex digits) fingerprint of everything that determines a grid's trial results."""
+    return digest(spec)[:16]
+
+
+def trial_seed(base_seed: int, name: str) -> int:
+    """Seed of trial ``name``: first 4 bytes of SHA-256 of ``"<base_seed>/<name>"``, < 2**32."""
+    return int.from_bytes(hashlib.sha256(f"{base_seed}/{name}".encode()).digest()[:4], "little")
+
+
+def _labels(keys: Sequence[str]) -> dict[str, str]:
+    def short(key: str) -> str:
+        if key in LABELS:
+            return LABELS[key]
+        last = key.rpartition(".")[2]
+        return LABELS.get(last, last)
+
+    shorts = [short(k) for k in keys]
+    return {
+        key: label if shorts.count(label) == 1 else key.replace(".", "-")
+        for key, label in zip(keys, shorts, strict=True)
+    }
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return "+".join(_format_value(v) for v in value)
+    if isinstance(value, dict):
+        return canonical_json(value)
+    return str(value)
+
+
+def trial_name(settings: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """Readable name of a trial from its settings (without the clash and length fallback).
+
+    Parameters
+    ----------
+    settings : mapping
+        Dotted field -> plain value.
+    labels : mapping, optional
+        Dotted field -> label; default the labels derived from the keys.
+    """
+    if not settings:
+        return "base"
+    labels = labels or _labels(list(settings))
+    parts = (f"{labels[k]}-{_format_value(v)}" for k, v in settings.items())
+    return _UNSAFE.sub("~", "_".join(parts))
+
+
+def _with_hash(name: str, settings: Mapping[str, Any]) -> str:
+    return f"{name[: MAX_NAME_LENGTH - 9]}_{digest(settings)[:8]}"
+
+
+def _set(config: Any, key: str, value: Any, where: str) -> Any:
+    try:
+        return replace_path(config, key, value)
+    except ConfigError as err:
+        raise GridError(f"{where} {key} = {value!r}: {err}") from err
+
+
+def _get(config: Any, key: str) -> Any:
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _check_values(grid: Mapping[str, Any]) -> None:
+    for key, values in grid.items():
+        if not isinstance(key, str) or not key:
+            raise GridError(f"grid keys must be dotted field names; got {key!r}")
+        if not isinstance(values, list | tuple):
+            raise GridError(f"grid.{key} must be a list of values; got {values!r}")
+        if len(values) == 0:
+            raise GridError(f"grid.{key} is an empty list; give at least one value")
+
+
+def expand_grid(base: Any, grid: Mapping[str, Sequence[Any]], seed: int = 0) -> list[Trial]:
+    """All trials of ``grid`` over the config dataclass ``base``, validated, in product order.
+
+    Parameters
+    ----------
+    base : dataclass
+        The config every trial starts from.
+    grid : mapping
+        Dotted field -> list of values (``{"network.h1": [32, 64], "activation": ["tanh"]}``).
+    seed : int
+        Base seed; each trial's seed is ``trial_seed(seed, name)``.
+
+    Returns
+    -------
+    list of Trial
+
+    Raises
+    ------
+    GridError
+        For a non-list or empty list, an unknown field, a value the field rejects (alone or in
+        combination with the other settings), or a value given twice, before any compute.
+    """
+    if not dataclasses.is_dataclass(base) or isinstance(base, type):
+        raise GridError(f"the base config must be a config dataclass instance; got {base!r}")
+    _check_values(grid)
+    # Coerce every value once, on its own, so that bad values fail with their key named and
+    # `1` and `1.0` for a float field name the same trial.
+    coerced: dict[str, list[Any]] = {}
+    for key, values in grid.items():
+        canonical = [plain(_get(_set(base, key, v, "grid"), key)) for v in values]
+        repeated = [v for i, v in enumerate(canonical) if v in canonical[:i]]
+        if repeated:
+            raise GridError(f"grid.{key} lists {repeated[0]!r} more than once")
+        coerced[key] = canonical
+    labels = _labels(list(coerced))
+    points = []
+    for combination in itertools.product(*coerced.values()):
+        settings = dict(zip(coerced, combination, strict=True))
+        config = base
+        for key, value in settings.items():
+            config = _set(config, key, value, f"trial {trial_name(settings, labels)}:")
+        points.append((trial_name(settings, labels), settings, config))
+
+    folded = [name.casefold() for name, _, _ in points]
+    trials = []
+    for name, settings, config in points:
+        if len(name) > MAX_NAME_LENGTH or folded.count(name.casefold()) > 1:
+            name = _with_hash(name, settings)
+        trials.append(Trial(name, settings, trial_seed(seed, name), config))
+    return trials

@@ -1,0 +1,292 @@
+"""A grid search as one object (``GridSpec``), the registry of trial kinds, and the TOML format.
+
+A grid file::
+
+    kind = "soc_simulate"          # a registered trial kind (see TRIAL_KINDS) ...
+    # trial = "pkg.module:function" and config = "pkg.module:ConfigClass" instead, for your own
+    seed = 0                       # base seed of the per-trial seeds
+    select = {metric = "solver_steps", mode = "min"}
+
+    [base]                         # the kind's config (its defaults fill what is left out)
+    years = 10.0
+
+    [grid]                         # dotted field -> list of values; the product is the grid
+    "transport.boundary" = ["mirror", "zero_flux"]
+    "grid.nz" = [20, 40]
+
+    [retrain]                      # optional: overrides for a final run of the best trial
+    "solver.rtol" = 1e-6
+
+    [data]                         # optional: plain table handed to every trial (paths ...)
+
+The ``fingerprint`` key that a run writes into its ``grid.toml`` is accepted and ignored, so a
+run's ``grid.toml`` is itself a valid grid file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from soilsciml.config import from_dict, replace_path
+from soilsciml.search.grid import GridError, Trial, expand_grid, fingerprint, plain
+from soilsciml.search.trial import resolve_callable, trial_path
+
+__all__ = ["MODES", "TRIAL_KINDS", "GridSpec", "Selection", "TrialKind", "load_grid"]
+
+MODES = ("min", "max")
+
+#: Version of the run-directory format (trial naming, seeding, outcome files); part of the
+#: fingerprint, so a run written under another format is never resumed by mistake.
+RUN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrialKind:
+    """A registered kind of trial: ``module:function`` and ``module:ConfigClass``, by name.
+
+    ``select`` is the kind's default selection metric and mode.
+    """
+
+    trial: str
+    config: str
+    select: tuple[str, str] = ("loss", "min")
+
+
+TRIAL_KINDS: dict[str, TrialKind] = {
+    "soc_simulate": TrialKind(
+        trial="soilsciml.experiments.soc_trials:simulate_trial",
+        config="soilsciml.config:SOCSimulationConfig",
+        select=("solver_steps", "min"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How the best trial is chosen: the ``mode`` (``min`` or ``max``) of ``metric``."""
+
+    metric: str = "loss"
+    mode: str = "min"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metric, str) or not self.metric:
+            raise GridError(f"select.metric must be a metric name; got {self.metric!r}")
+        if self.mode not in MODES:
+            raise GridError(f"select.mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Everything that defines a grid search.
+
+    Parameters
+    ----------
+    trial : str or callable
+        The trial function, ``module:function`` or a module-level callable.
+    base : dataclass
+        The config that every trial starts from.
+    grid : mapping
+        Dotted field -> list of values.
+    seed : int
+        Base seed of the per-trial seeds.
+    select : Selection
+        Metric and direction that choose the best trial.
+    data : mapping
+        Plain data for every trial (``context.data``), e.g. a dataset path.
+    retrain : mapping or callable, optional
+        How to rerun the best trial: dotted field -> value overrides, or a function from the best
+        trial's config to the final config (e.g. tight tolerance, more iterations).
+    kind : str, optional
+        The registered kind's name, recorded in ``grid.toml``.
+
+    Raises
+    ------
+    GridError
+        For any invalid setting, before any compute: the trials are expanded and the resolved
+        spec is rendered as TOML on creation.
+    """
+
+    trial: str | Callable[..., Any]
+    base: Any
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    seed: int = 0
+    select: Selection = field(default_factory=Selection)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    retrain: Mapping[str, Any] | Callable[[Any], Any] | None = None
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "trial", trial_path(self.trial))
+        except ValueError as err:
+            raise GridError(str(err)) from err
+        if self.kind is not None and (
+            self.kind not in TRIAL_KINDS or TRIAL_KINDS[self.kind].trial != self.trial
+        ):
+            raise GridError(
+                f"kind {self.kind!r} is not the registered kind of trial {self.trial}; "
+                f"registered kinds: {', '.join(TRIAL_KINDS)}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise GridError(f"seed must be a non-negative integer; got {self.seed!r}")
+        if not isinstance(self.select, Selection):
+            raise GridError(f"select must be a Selection; got {self.select!r}")
+        if isinstance(self.retrain, Mapping):
+            self.retrain_config(self.base)
+        elif self.retrain is not None and not callable(self.retrain):
+            raise GridError(
+                f"retrain must be a table of overrides or a function; got {self.retrain!r}"
+            )
+        try:
+            tomli_w.dumps(self.document())
+        except TypeError as err:
+            raise GridError(
+                f"grid settings must be plain TOML data (data, grid, base): {err}"
+            ) from err
+
+    @cached_property
+    def trials(self) -> list[Trial]:
+        """The expanded, validated trials in grid order."""
+        return expand_grid(self.base, self.grid, self.seed)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Fingerprint of the grid (see :meth:`document`)."""
+        return self.document()["fingerprint"]
+
+    def retrain_config(self, config: Any) -> Any:
+        """The config of the final run of the best trial, whose config is ``config``."""
+        if self.retrain is None:
+            return config
+        if callable(self.retrain):
+            return self.retrain(config)
+        for key, value in self.retrain.items():
+            try:
+                config = replace_path(config, key, value)
+            except ValueError as err:
+                raise GridError(f"retrain.{key} = {value!r}: {err}") from err
+        return config
+
+    def document(self) -> dict[str, Any]:
+        """The resolved spec as plain data (what ``grid.toml`` holds), with its fingerprint.
+
+        The fingerprint covers the trial function, config class, base config, grid, seed, data
+        and :data:`RUN_FORMAT`: everything that determines the trials and their results.
+        Changing the selection or the retrain does not change it (finished trials stay valid).
+        """
+        config_class = type(self.base)
+        identity = {
+            "format": RUN_FORMAT,
+            "trial": self.trial,
+            "config": f"{config_class.__module__}:{config_class.__qualname__}",
+            "seed": self.seed,
+            "base": plain(self.base),
+            "grid": [[key, list(values)] for key, values in self._grid_values().items()],
+            "data": plain(self.data),
+        }
+        head: dict[str, Any] = {"fingerprint": fingerprint(identity)}
+        if self.kind is not None:
+            head["kind"] = self.kind
+        else:
+            head.update(trial=identity["trial"], config=identity["config"])
+        body = {
+            "seed": self.seed,
+            "select": {"metric": self.select.metric, "mode": self.select.mode},
+            "base": identity["base"],
+            "grid": self._grid_values(),
+            "data": identity["data"],
+        }
+        if isinstance(self.retrain, Mapping):
+            body["retrain"] = plain(self.retrain)
+        return {**head, **body}
+
+    def _grid_values(self) -> dict[str, list[Any]]:
+        values: dict[str, list[Any]] = {key: [] for key in self.grid}
+        for trial in self.trials:
+            for key, value in trial.settings.items():
+                if value not in values[key]:
+                    values[key].append(value)
+        return values
+
+
+def _table(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise GridError(f"{key} must be a table; got {value!r}")
+    return value
+
+
+def grid_spec_from_dict(data: Mapping[str, Any]) -> GridSpec:
+    """Build a :class:`GridSpec` from a parsed grid file (see the module docstring)."""
+    allowed = {"kind", "trial", "config", "seed", "select", "base", "grid", "data", "retrain"}
+    unknown = sorted(set(data) - allowed - {"fingerprint"})
+    if unknown:
+        raise GridError(
+            f"unknown grid file key {unknown[0]}; valid keys: {', '.join(sorted(allowed))}"
+        )
+    kind = data.get("kind")
+    if kind is not None:
+        if kind not in TRIAL_KINDS:
+            raise GridError(
+                f"unknown trial kind {kind!r}; registered kinds: {', '.join(TRIAL_KINDS)}"
+            )
+        if "trial" in data or "config" in data:
+            raise GridError("give either kind or trial and config, not both")
+        entry = TRIAL_KINDS[kind]
+    elif "trial" in data and "config" in data:
+        entry = TrialKind(str(data["trial"]), str(data["config"]))
+    else:
+        raise GridError(
+            f"a grid file needs kind (one of {', '.join(TRIAL_KINDS)}) or trial and config"
+        )
+    try:
+        config_class = resolve_callable(entry.config)
+    except ValueError as err:
+        raise GridError(f"config class: {err}") from err
+    if not dataclasses.is_dataclass(config_class):
+        raise GridError(f"config {entry.config} is not a config dataclass")
+    select = _table(data, "select")
+    unknown = sorted(set(select) - {"metric", "mode"})
+    if unknown:
+        raise GridError(f"unknown key select.{unknown[0]}; valid keys: metric, mode")
+    retrain = _table(data, "retrain") or None
+    return GridSpec(
+        trial=entry.trial,
+        base=from_dict(config_class, _table(data, "base"), prefix="base."),
+        grid=_table(data, "grid"),
+        seed=data.get("seed", 0),
+        select=Selection(
+            select.get("metric", entry.select[0]), select.get("mode", entry.select[1])
+        ),
+        data=_table(data, "data"),
+        retrain=retrain,
+        kind=kind,
+    )
+
+
+def load_grid(path: str | Path) -> GridSpec:
+    """Read a grid file (TOML) into a validated :class:`GridSpec`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    GridError
+        For invalid TOML or any invalid setting (the key is named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"grid file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise GridError(f"{path} is not valid TOML: {err}") from err
+    return grid_spec_from_dict(data)
