@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+
 from soilsciml.cli import main
 from soilsciml.search import load_grid, run_grid
 

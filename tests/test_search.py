@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from grid_toy import ToyConfig, toy_loss, toy_trial
+
 from soilsciml.search import (
     CorruptOutcomeWarning,
     GridError,
