@@ -24,6 +24,11 @@ _LAZY = {
     "load_dataset": "soilsciml.data.io",
     "save_dataset": "soilsciml.data.io",
     "add_noise": "soilsciml.noise",
+    "HySoMiConstraintConfig": "soilsciml.config",
+    "HySoMiGeneratorConfig": "soilsciml.config",
+    "simulate_hysomi": "soilsciml.data.hysomi",
+    "generate_hysomi": "soilsciml.data.hysomi",
+    "constraint_pass_rates": "soilsciml.data.hysomi",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from soilsciml import __version__
-from soilsciml.cli import common, soc
+from soilsciml.cli import common, hysomi, soc
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (soc, common)
+GROUPS = (soc, hysomi, common)
 
 
 def build_parser() -> argparse.ArgumentParser:

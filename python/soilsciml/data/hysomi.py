@@ -31,7 +31,7 @@ from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
 __all__ = [
-    "check_dataset",
+    "constraint_pass_rates",
     "generate_hysomi",
     "params_from_records",
     "pbm_dataset",
@@ -228,7 +228,9 @@ def _flat_settings(config: Any) -> dict[str, Any]:
     return out
 
 
-def check_dataset(ds: xr.Dataset, config: HySoMiConstraintConfig | None = None) -> dict[str, float]:
+def constraint_pass_rates(
+    ds: xr.Dataset, config: HySoMiConstraintConfig | None = None
+) -> dict[str, float]:
     """Per-constraint pass rate (fraction of samples) of a HySoMi dataset's trajectories.
 
     ``config`` defaults to the constraint settings stored in the dataset's ``config``
