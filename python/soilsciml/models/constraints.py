@@ -204,36 +204,30 @@ class Constraint:
         return self.a * v1, self.b * v2
 
 
+def _at_most(label: str, description: str, functional: str, bound: float) -> Constraint:
+    """``functional <= bound`` (the bound is the factor)."""
+    return Constraint(label, description, functional, "one", b=bound, factor_of="b")
+
+
+def _at_least(label: str, description: str, functional: str, bound: float) -> Constraint:
+    """``bound <= functional`` (the bound is the factor)."""
+    return Constraint(label, description, "one", functional, a=bound)
+
+
 #: Every constraint of the spec (paper Table 1 and the real-data P12), by label.
 CONSTRAINTS: dict[str, Constraint] = {
     c.label: c
     for c in (
-        Constraint("P1", "min_t B >= 0.05 mg C/g", "one", "min_biomass", a=0.05),
-        Constraint("P2", "max_t B <= 3.18 mg C/g", "max_biomass", "one", b=3.18, factor_of="b"),
-        Constraint(
-            "P3", "min_t (C_H + C_L + C_LS) >= 5 mg C/g", "one", "min_organic_carbon", a=5.0
-        ),
-        Constraint(
-            "P4",
-            "max_t (C_H + C_L + C_LS) <= 100 mg C/g",
-            "max_organic_carbon",
-            "one",
-            b=100.0,
-            factor_of="b",
-        ),
+        _at_least("P1", "min_t B >= 0.05 mg C/g", "min_biomass", 0.05),
+        _at_most("P2", "max_t B <= 3.18 mg C/g", "max_biomass", 3.18),
+        _at_least("P3", "min_t (C_H + C_L + C_LS) >= 5 mg C/g", "min_organic_carbon", 5.0),
+        _at_most("P4", "max_t (C_H + C_L + C_LS) <= 100 mg C/g", "max_organic_carbon", 100.0),
         Constraint("P5", "max_t B >= 2 B(0)", "initial_biomass", "max_biomass", a=2.0),
         Constraint("P6", "B_D(T) >= 0.5 max_t B_A", "max_active", "final_dormant", a=0.5),
-        Constraint("P7", "argmax_t B_A <= 48 h", "peak_time_active", "one", b=48.0, factor_of="b"),
-        Constraint("P8", "argmax_t B_A >= 15 h", "one", "peak_time_active", a=15.0),
-        Constraint(
-            "P9",
-            "duration(B_A > 0.5 max B_A) <= 48 h",
-            "active_duration",
-            "one",
-            b=48.0,
-            factor_of="b",
-        ),
-        Constraint("P10", "duration(B_A > 0.5 max B_A) >= 5 h", "one", "active_duration", a=5.0),
+        _at_most("P7", "argmax_t B_A <= 48 h", "peak_time_active", 48.0),
+        _at_least("P8", "argmax_t B_A >= 15 h", "peak_time_active", 15.0),
+        _at_most("P9", "duration(B_A > 0.5 max B_A) <= 48 h", "active_duration", 48.0),
+        _at_least("P10", "duration(B_A > 0.5 max B_A) >= 5 h", "active_duration", 5.0),
         Constraint("P11", "C_H(T) >= 0.9 C_H(0)", "initial_hmw", "final_hmw", a=0.9),
         Constraint("P12", "B_A(T) >= 0.9 B_D(0)", "initial_dormant", "final_active", a=0.9),
         Constraint("C1", "m_max <= mu_max", "m_max", "mu_max"),
