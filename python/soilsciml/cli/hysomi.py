@@ -44,6 +44,7 @@ def _generate(args: argparse.Namespace) -> int:
     from soilsciml.data.hysomi import generate_hysomi
     from soilsciml.data.io import save_dataset
 
+    defaults = HySoMiGeneratorConfig()
     factors = {
         label: value for label, value in (("P6", args.p6), ("C3", args.c3)) if value is not None
     }
@@ -58,6 +59,7 @@ def _generate(args: argparse.Namespace) -> int:
         constraints=HySoMiConstraintConfig(
             factor_labels=tuple(factors), factor_values=tuple(factors.values())
         ),
+        solver=dataclasses.replace(defaults.solver, solver=args.solver),
     )
     ds = generate_hysomi(config, progress=not args.quiet)
     save_dataset(ds, args.out)
@@ -105,6 +107,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--trait-noise", type=float, default=0.0, help="Gaussian trait noise SD")
     gen.add_argument("--p6", type=float, default=None, help="factor of P6 (default 0.5)")
     gen.add_argument("--c3", type=float, default=None, help="factor of C3 (default 1.0)")
+    gen.add_argument(
+        "--solver", choices=SOLVERS, default="tsit5", help="kvaerno5 for an implicit solve"
+    )
     gen.add_argument("--chunk-size", type=int, default=2048, help="draws per compiled batch")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.add_argument("--out", type=Path, required=True, help="output NetCDF file")
