@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from soilsciml.config import SolverConfig
 from soilsciml.engines.jax_pbm import simulate_states
 from soilsciml.models import constraints as cons

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from soilsciml.cli import main
 from soilsciml.config import ConfigError, HySoMiConstraintConfig, HySoMiGeneratorConfig, from_dict
 from soilsciml.data.hysomi import constraint_pass_rates, generate_hysomi

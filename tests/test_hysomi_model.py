@@ -3,9 +3,10 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import soilsciml.engines.jax_solve  # noqa: F401  (turns on float64 support in JAX)
 from scipy.integrate import solve_ivp
 from scipy.stats import qmc
+
+import soilsciml.engines.jax_solve  # noqa: F401  (turns on float64 support in JAX)
 from soilsciml.config import SolverConfig
 from soilsciml.engines import get_engine
 from soilsciml.models import hysomi as model
@@ -100,3 +101,14 @@ def test_failures_are_reported_per_sample():
     expect_failed[3] = True
     np.testing.assert_array_equal(capped.codes != 0, expect_failed)
     assert np.all(capped.codes[full.num_steps > limit] == 1)
+
+
+def test_bad_shapes_are_rejected_before_compute():
+    engine = get_engine("jax")
+    times = model.hourly_times()
+    with pytest.raises(ValueError, match=r"params must have shape \(n, 13\)"):
+        engine.simulate_pbm(np.ones((2, 12)), model.INITIAL_STATE, times, GENERATOR)
+    with pytest.raises(ValueError, match="initial must have shape"):
+        engine.simulate_pbm(_box_draws(2, 0), np.ones(5), times, GENERATOR)
+    with pytest.raises(ValueError, match="times must be"):
+        engine.simulate_pbm(_box_draws(2, 0), model.INITIAL_STATE, times[::-1], GENERATOR)

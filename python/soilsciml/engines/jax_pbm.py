@@ -69,8 +69,18 @@ def simulate(
 ) -> PBMTrajectory:
     """Numpy-facing batched PBM simulation (see ``AbstractEngine.simulate_pbm``)."""
     params = np.atleast_2d(np.asarray(params, dtype=float))
-    initial = np.broadcast_to(np.asarray(initial, dtype=float), (params.shape[0], 6))
+    initial = np.asarray(initial, dtype=float)
     times = np.asarray(times, dtype=float)
+    n_params, n_states = len(model.PARAM_NAMES), len(model.STATE_NAMES)
+    if params.ndim != 2 or params.shape[1] != n_params:
+        raise ValueError(f"params must have shape (n, {n_params}); got {params.shape}")
+    if initial.shape not in ((n_states,), (params.shape[0], n_states)):
+        raise ValueError(
+            f"initial must have shape ({n_states},) or (n, {n_states}); got {initial.shape}"
+        )
+    if times.ndim != 1 or times.size < 2 or np.any(np.diff(times) <= 0):
+        raise ValueError("times must be a 1-D array of at least two increasing values (hours)")
+    initial = np.broadcast_to(initial, (params.shape[0], n_states))
     dtype = jnp.dtype(solver.dtype)
     states, codes, num_steps = simulate_states(
         jnp.asarray(params, dtype), jnp.asarray(initial, dtype), jnp.asarray(times, dtype), solver
