@@ -159,3 +159,20 @@ def test_constraint_loss_gradient_matches_finite_differences():
     single = jnp.zeros_like(raw).at[1, model.PARAM_NAMES.index("k_R")].set(1.0)
     numeric = (loss(raw + step * single) - loss(raw - step * single)) / (2 * step)
     assert float(grad[1, model.PARAM_NAMES.index("k_R")]) == pytest.approx(float(numeric), rel=1e-4)
+
+
+def test_numpy_and_jax_evaluations_agree():
+    shapes = [Shape(), *(Shape(**change) for change in BREAKS.values())]
+    states = np.stack([shape.states() for shape in shapes])
+    params = np.stack([shape.theta() for shape in shapes])
+    as_jax = [jnp.asarray(x) for x in (states, TIMES, params)]
+    np.testing.assert_array_equal(
+        cons.hard_check(SYNTHETIC, states, TIMES, params),
+        cons.hard_check(SYNTHETIC, *as_jax, xp=jnp),
+    )
+    np.testing.assert_allclose(
+        cons.soft_losses(SYNTHETIC, states, TIMES, params),
+        cons.soft_losses(SYNTHETIC, *as_jax, xp=jnp),
+        rtol=1e-12,
+        atol=1e-12,
+    )
