@@ -27,6 +27,11 @@ _LAZY = {
     "GridSpec": "soilsciml.search",
     "load_grid": "soilsciml.search",
     "run_grid": "soilsciml.search",
+    "HySoMiConstraintConfig": "soilsciml.config",
+    "HySoMiGeneratorConfig": "soilsciml.config",
+    "simulate_hysomi": "soilsciml.data.hysomi",
+    "generate_hysomi": "soilsciml.data.hysomi",
+    "constraint_pass_rates": "soilsciml.data.hysomi",
 }
 
 __all__ = ["__version__", *_LAZY]

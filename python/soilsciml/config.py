@@ -19,6 +19,8 @@ import tomli_w
 
 __all__ = [
     "ConfigError",
+    "HySoMiConstraintConfig",
+    "HySoMiGeneratorConfig",
     "NoiseConfig",
     "SOCGridConfig",
     "SOCInitialConfig",
@@ -337,3 +339,115 @@ def save_config(config: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(to_dict(config)))
     return path
+
+
+CONSTRAINT_SETTINGS = ("synthetic", "real")
+GENERATOR_ACTIVATIONS = ("relu", "tanh")
+
+
+@dataclass(frozen=True)
+class HySoMiConstraintConfig:
+    """Which HySoMi constraint set applies and how it is thresholded (spec section 3).
+
+    Parameters
+    ----------
+    setting : str
+        ``synthetic`` (P1-P11, C1-C3) or ``real`` (P5-P10 removed, P11 adapted, P12 added).
+    factor_labels, factor_values : tuple
+        Constraint labels and their replacement factors, pairwise, e.g. ``("P6",)`` and
+        ``(0.8,)`` for the misspecification study.
+    temperature : float
+        Softmax/sigmoid temperature of the smooth argmax and durations, relative to max B_A.
+    """
+
+    setting: str = "synthetic"
+    factor_labels: tuple[str, ...] = ()
+    factor_values: tuple[float, ...] = ()
+    temperature: float = 0.01
+
+    def __post_init__(self) -> None:
+        from soilsciml.models.constraints import CONSTRAINT_SETS
+
+        _choice(self.setting, CONSTRAINT_SETTINGS, "constraints.setting")
+        _require(
+            len(self.factor_labels) == len(self.factor_values),
+            "constraints.factor_labels and constraints.factor_values must have the same length",
+        )
+        labels = CONSTRAINT_SETS[self.setting][0]
+        for label in self.factor_labels:
+            _require(
+                label in labels,
+                f"constraints.factor_labels: {label!r} is not in the {self.setting!r} setting "
+                f"({', '.join(labels)})",
+            )
+        _positive(self.temperature, "constraints.temperature")
+
+    def factors(self) -> dict[str, float]:
+        """Label -> factor overrides."""
+        return dict(zip(self.factor_labels, self.factor_values, strict=True))
+
+
+@dataclass(frozen=True)
+class HySoMiGeneratorConfig:
+    """The synthetic HySoMi trait dataset (spec section 5).
+
+    Parameters
+    ----------
+    n_samples : int
+        Kept parameter sets (973 in the paper).
+    seed : int
+        Seed of the Latin hypercube, the trait network, the split and the trait noise.
+    chunk_size : int
+        Latin-hypercube draws simulated per compiled batch.
+    max_draws : int
+        Draws after which generation stops with an error if too few were kept.
+    n_traits : int
+        Number of traits (38 in the paper).
+    generator_depth : int
+        Hidden layers of the random trait network.
+    generator_width : int
+        Units per hidden layer (DECIDED default 64).
+    generator_activation : str
+        ``relu`` (paper default) or ``tanh`` (generator-mismatch variant).
+    trait_min, trait_max : float
+        Range the sigmoid outputs are scaled to.
+    trait_noise : float
+        Standard deviation of Gaussian noise added to the traits (0 for none).
+    """
+
+    n_samples: int = 973
+    seed: int = 0
+    chunk_size: int = 2048
+    max_draws: int = 400_000
+    n_traits: int = 38
+    generator_depth: int = 3
+    generator_width: int = 64
+    generator_activation: str = "relu"
+    trait_min: float = 5.0
+    trait_max: float = 200.0
+    trait_noise: float = 0.0
+    constraints: HySoMiConstraintConfig = field(default_factory=HySoMiConstraintConfig)
+    solver: SolverConfig = field(
+        default_factory=lambda: SolverConfig(rtol=1e-6, atol=1e-9, max_steps=20_000)
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("n_samples", "chunk_size", "max_draws", "n_traits", "generator_width"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and value >= 1,
+                f"{name} must be a positive integer; got {value!r}",
+            )
+        _require(
+            isinstance(self.generator_depth, int) and self.generator_depth >= 0,
+            f"generator_depth must be a non-negative integer; got {self.generator_depth!r}",
+        )
+        _require(
+            self.n_samples >= 3, f"n_samples must be >= 3 (three splits); got {self.n_samples}"
+        )
+        _choice(self.generator_activation, GENERATOR_ACTIVATIONS, "generator_activation")
+        _require(
+            self.trait_min < self.trait_max,
+            f"trait_min must be below trait_max; got {self.trait_min}, {self.trait_max}",
+        )
+        _require(self.trait_noise >= 0, f"trait_noise must be >= 0; got {self.trait_noise}")

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from soilsciml import __version__
-from soilsciml.cli import common, grid, soc
+from soilsciml.cli import common, grid, hysomi, soc
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (soc, common, grid)
+GROUPS = (soc, hysomi, grid, common)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,14 @@ import numpy as np
 from soilsciml.config import SolverConfig
 from soilsciml.models.soc import DriverCoefficients, ReferenceTruth
 
-__all__ = ["SOLVE_MESSAGES", "AbstractEngine", "SOCTrajectory", "SOCTruthProblem", "SolveStatus"]
+__all__ = [
+    "SOLVE_MESSAGES",
+    "AbstractEngine",
+    "PBMTrajectory",
+    "SOCTrajectory",
+    "SOCTruthProblem",
+    "SolveStatus",
+]
 
 #: Status code -> actionable message, shared by all engines.
 SOLVE_MESSAGES = {
@@ -104,6 +111,34 @@ class SOCTrajectory:
     num_rejected_steps: int
 
 
+@dataclass(frozen=True)
+class PBMTrajectory:
+    """HySoMi pools of a batch of parameter sets, with per-sample solve codes.
+
+    Parameters
+    ----------
+    times : ndarray, shape (nt,)
+        Output times in hours.
+    states : ndarray, shape (n, nt, 6)
+        Pools B_A, B_D, C_H, C_L, C_LS, CO2 in mg C/g (non-finite where a solve failed).
+    codes : ndarray of int, shape (n,)
+        0 on success, else a key of :data:`SOLVE_MESSAGES`.
+    num_steps : ndarray of int, shape (n,)
+        Accepted solver steps per sample.
+    """
+
+    times: np.ndarray
+    states: np.ndarray
+    codes: np.ndarray
+    num_steps: np.ndarray
+
+    @property
+    def status(self) -> SolveStatus:
+        """The worst outcome over the batch and how many samples failed."""
+        failed = self.codes != 0
+        return SolveStatus(code=int(self.codes.max(initial=0)), n_failed=int(failed.sum()))
+
+
 class AbstractEngine(abc.ABC):
     """A compute backend. Concrete engines are final classes registered by name."""
 
@@ -112,3 +147,10 @@ class AbstractEngine(abc.ABC):
     @abc.abstractmethod
     def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:
         """Solve the SOC PDE with a mechanistic truth generator."""
+
+    @abc.abstractmethod
+    def simulate_pbm(
+        self, params: np.ndarray, initial: np.ndarray, times: np.ndarray, solver: SolverConfig
+    ) -> PBMTrajectory:
+        """Solve the HySoMi PBM for parameter sets ``params`` (n, 13) from ``initial`` (6,) or
+        (n, 6), saving at ``times`` (nt,) in hours; failures are per-sample codes."""

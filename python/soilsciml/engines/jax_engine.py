@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from soilsciml.engines import jax_soc
-from soilsciml.engines.base import AbstractEngine, SOCTrajectory, SOCTruthProblem
+import numpy as np
+
+from soilsciml.config import SolverConfig
+from soilsciml.engines import jax_pbm, jax_soc
+from soilsciml.engines.base import (
+    AbstractEngine,
+    PBMTrajectory,
+    SOCTrajectory,
+    SOCTruthProblem,
+)
 
 __all__ = ["JaxEngine"]
 
@@ -15,3 +23,8 @@ class JaxEngine(AbstractEngine):
 
     def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:
         return jax_soc.simulate_truth(problem)
+
+    def simulate_pbm(
+        self, params: np.ndarray, initial: np.ndarray, times: np.ndarray, solver: SolverConfig
+    ) -> PBMTrajectory:
+        return jax_pbm.simulate(params, initial, times, solver)
