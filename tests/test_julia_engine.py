@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from soilsciml.config import SolverConfig, to_dict
 from soilsciml.engines import EngineUnavailableError, available_engines, get_engine, julia_runtime
 from soilsciml.engines import julia_engine as je

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from soilsciml import config as cfg
 from soilsciml.engines import julia_engine
 from soilsciml.models.soc import DriverCoefficients, ReferenceTruth

@@ -7,6 +7,7 @@ Weights are drawn here in Python and passed to both engines, so both start ident
 
 import numpy as np
 import pytest
+
 from soilsciml import config as cfg
 from soilsciml.engines import base, engine_status, get_engine
 from soilsciml.engines.isolated import call_in_subprocess
