@@ -312,3 +312,15 @@ def test_fit_and_loss_pass_the_sensealg_and_convert_results(fake_julia):
     settings = next(args[-1] for name, args in fake_julia.calls if name == "soc_loss")
     assert settings["sensealg"] == "quadrature"
     assert fake_julia.calls[0][1][-1] is None  # no starting weights: Julia initialises
+
+
+@pytest.mark.skipif(JULIA_READY, reason="Julia is available here; the benchmark would run")
+def test_parity_benchmark_explains_and_succeeds_without_julia():
+    out = subprocess.run(
+        [sys.executable, "benchmarks/parity.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=julia_runtime.JULIA_PACKAGE.parent,
+    )
+    assert out.stdout.startswith("Julia engine unavailable, parity benchmark not run: ")

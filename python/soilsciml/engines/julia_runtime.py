@@ -41,6 +41,7 @@ __all__ = [
     "julia_candidates",
     "online_opt_in",
     "probe",
+    "start",
     "to_numpy",
     "to_numpy_dict",
 ]
@@ -185,6 +186,7 @@ def _bridge() -> tuple[Any, Any]:
     configure_environment()
     import juliacall
 
+    # A fresh module, never Main; not named SoilSciML, which would shadow the package inside it.
     module = juliacall.newmodule("SoilSciMLPython")
     try:
         package = module.seval("using SoilSciML; SoilSciML")
@@ -197,6 +199,15 @@ def _bridge() -> tuple[Any, Any]:
     if bridge is None:
         raise JuliaRuntimeError(f"the PythonCall extension {BRIDGE} of SoilSciML.jl did not load")
     return package, bridge
+
+
+def start() -> None:
+    """Start Julia and load SoilSciML.jl now rather than on the first call.
+
+    With ``SOILSCIML_JULIA_ONLINE=1`` the first start installs the Julia packages (and Julia
+    when none is found); afterwards starts work offline.
+    """
+    _bridge()
 
 
 def call(entry_point: str, *args: Any) -> Any:
