@@ -21,11 +21,13 @@ def test_subprocess_call_matches_in_process_solution():
         "reference",
         SolverConfig(rtol=1e-8, atol=1e-10),
     )
-    isolated = call_in_subprocess("jax", "simulate_soc_truth", problem, timeout=300)
+    isolated = call_in_subprocess("jax", "simulate_soc_truth", problem, timeout=300, repeat=2)
     local = get_engine("jax").simulate_soc_truth(problem)
     assert isolated.value.status.ok
     np.testing.assert_array_equal(isolated.value.soc, local.soc)
     assert isolated.seconds > 0 and isolated.startup_seconds > 0
+    first, warm = isolated.repeat_seconds
+    assert first == isolated.seconds and warm < first  # the second call reuses the compilation
 
 
 @pytest.mark.skipif(engine_status("julia") is None, reason="Julia is available here")

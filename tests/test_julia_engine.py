@@ -217,7 +217,8 @@ def test_ude_problem_and_settings_become_plain_dicts():
     [
         ({"drivers": np.ones((5, 4, 2))}, "drivers must have shape"),
         ({"targets": np.ones((2, 4))}, "targets must have shape"),
-        ({"times": np.array([0.0, 0.0, 1.0])}, "strictly increasing"),
+        ({"times": np.array([0.0, 0.0, 1.0])}, "increase strictly"),
+        ({"input_shift": np.ones(5), "input_scale": np.ones(6)}, r"input_shift must have shape"),
     ],
 )
 def test_bad_ude_problems_fail_before_julia(change, message):
@@ -290,27 +291,36 @@ def test_engine_converts_julia_results(fake_julia):
 
 
 def test_fit_and_loss_pass_the_sensealg_and_convert_results(fake_julia):
-    prediction = SimpleNamespace(
-        times=np.arange(3.0), soc=np.ones((3, 4)), code=0, num_steps=5, num_rejected_steps=0
-    )
     fake_julia.replies["fit_soc"] = lambda problem, settings, weights: SimpleNamespace(
         weights=_weights(),
-        loss_history=[1.0, 0.5],
-        step_seconds=[2.0, 2.1],
-        adam_steps=1,
-        bfgs_steps=1,
-        n_failures=0,
-        final_loss=0.5,
-        prediction=prediction,
+        history={"adam": [1.0, 0.5], "bfgs": [0.4]},
+        step_seconds=[20.0, 20.5, 21.5],
+        stop_reasons={"adam": "budget", "bfgs": "converged"},
+        code=0,
+        n_failed=2,
+        loss_evaluations=9,
+        num_steps=120,
+        num_rejected_steps=3,
+        final_loss=0.4,
     )
-    fake_julia.replies["soc_loss"] = lambda problem, weights, settings: SimpleNamespace(total=0.25)
+    fake_julia.replies["soc_loss"] = lambda problem, weights, settings: SimpleNamespace(
+        total=0.25, code=0
+    )
     engine = je.JuliaEngine(sensealg="quadrature")
     fit = engine.fit_soc(_ude_problem(), _FitConfig())
-    assert fit.trajectory.status.ok and fit.loss_history.tolist() == [1.0, 0.5]
+    assert fit.status.ok and fit.status.n_failed == 2
+    assert fit.history["adam"].tolist() == [1.0, 0.5]
+    assert fit.stop_reasons == {"adam": "budget", "bfgs": "converged"}
+    assert fit.solver_stats["first_step_seconds"] == 20.0
+    assert fit.solver_stats["seconds_per_step"] == pytest.approx(0.75)
+    assert fit.solver_stats["loss_evaluations"] == 9 and fit.num_compiles == 1
+    assert engine.fit_soc(_ude_problem(), _FitConfig()).num_compiles == 0
     assert set(fit.weights) == set(je.WEIGHT_KEYS)
     assert engine.soc_loss(_ude_problem(), _weights(), _FitConfig()) == 0.25
     settings = next(args[-1] for name, args in fake_julia.calls if name == "soc_loss")
     assert settings["sensealg"] == "quadrature"
+    problem = fake_julia.calls[0][1][0]
+    assert problem["input_shift"] is None and problem["drivers"].shape == (5, 4, 3)
     assert fake_julia.calls[0][1][-1] is None  # no starting weights: Julia initialises
 
 

@@ -88,6 +88,6 @@ def test_fit_keys_exist_in_the_soc_fit_config():
             node = node[part]
         return True
 
-    engine_only = {"sensealg", "diffusion", "advection", "boundary", "truth", "loss.penalty"}
+    engine_only = {"sensealg", "diffusion", "advection", "boundary", "truth"}
     missing = sorted(k for k in _setting_keys() - engine_only if not present(k))
     assert missing == [], f"SoilSciML.jl reads keys that SOCFitConfig lacks: {missing}"

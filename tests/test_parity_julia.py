@@ -42,7 +42,7 @@ def test_truth_forward_solutions_agree(boundary):
     np.testing.assert_allclose(julia.soc, jax.soc, rtol=1e-7, atol=1e-9)
 
 
-def _ude_parts():
+def _ude_parts(loss_changes):
     """A small SOC UDE problem, a tight fit config and random weights, or skip with the reason."""
     problem_cls = getattr(base, "SOCUDEProblem", None)
     config_cls = getattr(cfg, "SOCFitConfig", None)
@@ -66,6 +66,8 @@ def _ude_parts():
     try:
         config = cfg.replace_path(config_cls(), "solver.rtol", 1e-10)
         config = cfg.replace_path(config, "solver.atol", 1e-12)
+        for key, value in loss_changes.items():
+            config = cfg.replace_path(config, key, value)
     except cfg.ConfigError as err:
         pytest.skip(f"SOCFitConfig has no solver section named as the Julia engine reads: {err}")
     network = cfg.to_dict(config).get("network", {})
@@ -80,10 +82,19 @@ def _ude_parts():
     return problem, weights, config
 
 
-def test_ude_prediction_and_loss_agree_for_the_same_weights():
+@pytest.mark.parametrize(
+    "loss_changes",
+    [
+        {},
+        {"loss.target": "trajectory", "loss.lambda_coll": 0.1, "loss.lambda_wd": 1e-3},
+        {"loss.target": "initial", "network.input_scaling": "standardise"},
+    ],
+    ids=["terminal", "trajectory-collocation-decay", "initial-standardised"],
+)
+def test_ude_prediction_and_loss_agree_for_the_same_weights(loss_changes):
     if not hasattr(get_engine("jax"), "predict_soc"):
         pytest.skip("the JAX engine has no predict_soc in this tree")
-    problem, weights, config = _ude_parts()
+    problem, weights, config = _ude_parts(loss_changes)
     jax, julia = _both("predict_soc", problem, weights, config)
     assert jax.status.ok and julia.status.ok
     np.testing.assert_allclose(julia.soc, jax.soc, rtol=1e-6, atol=1e-9)

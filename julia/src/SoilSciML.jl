@@ -30,7 +30,7 @@ using Random: Xoshiro
 using SciMLBase: ReturnCode, remake, successful_retcode
 using SciMLSensitivity: BacksolveAdjoint, ForwardDiffSensitivity, InterpolatingAdjoint,
                         QuadratureAdjoint, ReverseDiffAdjoint, ZygoteVJP
-using Statistics: mean, std
+using Statistics: mean, median, std
 using Zygote: Zygote
 
 export simulate_soc_truth, predict_soc, soc_loss, soc_loss_gradient, fit_soc, simulate_pbm

@@ -4,12 +4,10 @@
 # Keys read (section "network" of the SOC fit config):
 #   network.h1          32          first hidden width
 #   network.h2          16          second hidden width
-#   network.activation  "tanh"      tanh | gelu (tanh approximation, == jax.nn.gelu(approximate=True))
+#   network.activation  "gelu"      tanh | gelu (tanh approximation, == jax.nn.gelu(approximate=True))
 #   network.head        "softplus"  softplus | scaled_sigmoid | none
 #   network.head_scale  1.0         scale of scaled_sigmoid, % yr-1
-#   network.scaling     "paper"     paper | standardise
-#   network.input_mean, network.input_std   6-vectors for "standardise" (computed from the
-#                                           training data when absent)
+#   network.input_scaling "paper"   paper | standardise (see `input_scaling` in soc_ude.jl)
 #
 # Flat weight layout exchanged with Python (row-major there, same logical indices here):
 #   "P.W1" (H1, 6), "P.b1" (H1,), "P.W2" (H2, H1), "P.b2" (H2,), "P.W3" (1, H2), "P.b3" (1,),
@@ -58,7 +56,7 @@ function soc_chain(settings::AbstractDict)
     h1 = setting(settings, "network.h1", 32)
     h2 = setting(settings, "network.h2", 16)
     (h1 >= 1 && h2 >= 1) || throw(ArgumentError("network.h1 and network.h2 must be >= 1"))
-    act = choice(ACTIVATIONS, setting(settings, "network.activation", "tanh"), "network.activation")
+    act = choice(ACTIVATIONS, setting(settings, "network.activation", "gelu"), "network.activation")
     return Chain(Dense(length(INPUTS) => h1, act), Dense(h1 => h2, act), Dense(h2 => 1))
 end
 
@@ -95,15 +93,22 @@ soc_parameters(weights::AbstractDict, chain) =
                    R = network_parameters(weights, "R", chain))
 
 """
-    initial_parameters(chain, seed) -> ComponentVector{Float64}
+    initial_weights(chain, seed) -> Dict{String,Matrix or Vector}
 
-Lux's default initialisation of NN_P then NN_R from one seeded generator.
+Seeded flat initial weights, uniform in ±1/sqrt(fan_in), the output layers 10 times smaller so
+that NN_P and NN_R nearly cancel at first and the initial model is close to transport alone
+(the JAX engine's rule; the random numbers differ between engines).
 """
-function initial_parameters(chain, seed::Integer)
+function initial_weights(chain, seed::Integer)
     rng = Xoshiro(seed)
-    production, _ = Lux.setup(rng, chain)
-    respiration, _ = Lux.setup(rng, chain)
-    return Float64.(ComponentArray(P = production, R = respiration))
+    weights = Dict{String,Array{Float64}}()
+    for net in ("P", "R"), i in 1:3
+        dense = chain.layers[i]
+        bound = (i == 3 ? 0.1 : 1.0) / sqrt(dense.in_dims)
+        weights["$net.W$i"] = bound .* (2 .* rand(rng, dense.out_dims, dense.in_dims) .- 1)
+        weights["$net.b$i"] = bound .* (2 .* rand(rng, dense.out_dims) .- 1)
+    end
+    return weights
 end
 
 """
@@ -141,10 +146,11 @@ paper_scaling(t_end::Real) = InputScaling(zeros(6), [7.0, 1.0, 1.0, 30.0, 1.0, F
 """
     standard_scaling(values) -> InputScaling
 
-Mean and standard deviation of each input over its samples `values[i]` (a std of 0 becomes 1).
+Mean and population standard deviation of each input over its samples `values[i]` (a
+constant input keeps unit scale), as numpy's `mean` and `std` compute them.
 """
 function standard_scaling(values::NTuple{6,<:AbstractVector})
     shift = [mean(v) for v in values]
-    scale = [length(v) > 1 && std(v) > 0 ? std(v) : 1.0 for v in values]
-    return InputScaling(shift, scale)
+    spread = [std(v; corrected = false) for v in values]
+    return InputScaling(shift, [s > 0 ? s : 1.0 for s in spread])
 end

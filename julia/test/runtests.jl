@@ -4,8 +4,9 @@
 
 using Random: Xoshiro
 using SoilSciML
-using SoilSciML: DriverCoefficients, driver_fields, flat_weights, initial_parameters,
-                 soc_chain, soc_parameters, total_carbon
+using SoilSciML: PENALTY, DriverCoefficients, SOCData, collocation_field, driver_fields,
+                 flat_weights, initial_weights, soc_chain, soc_parameters, time_gradient,
+                 total_carbon
 using Statistics: mean, var
 using Test
 
@@ -41,10 +42,13 @@ end
 
 """Small networks for the UDE checks; keyword arguments add or replace top-level sections."""
 ude_settings(; solver = Dict{String,Any}("rtol" => 1e-8, "atol" => 1e-10), kwargs...) =
-    Dict{String,Any}("network" => Dict{String,Any}("h1" => 4, "h2" => 4),
-                     "loss" => Dict{String,Any}("lambda_term" => 1.0, "lambda_traj" => 1.0),
-                     "solver" => solver, "seed" => 1,
+    Dict{String,Any}("network" => Dict{String,Any}("h1" => 4, "h2" => 4, "activation" => "tanh"),
+                     "loss" => Dict{String,Any}("target" => "trajectory", "lambda_coll" => 0.1),
+                     "solver" => solver,
                      (String(key) => value for (key, value) in kwargs)...)
+
+"""Seeded flat weights for the networks of `settings`."""
+seeded_weights(settings, seed) = initial_weights(soc_chain(settings), seed)
 
 @testset "SoilSciML" begin
     @testset "reference truth matches the spec's numbers" begin
@@ -111,14 +115,32 @@ ude_settings(; solver = Dict{String,Any}("rtol" => 1e-8, "atol" => 1e-10), kwarg
 
     @testset "flat weights round-trip through the Lux parameters" begin
         chain = soc_chain(ude_settings())
-        θ = initial_parameters(chain, 3)
-        weights = flat_weights(θ)
+        weights = initial_weights(chain, 3)
         @test size(weights["P.W1"]) == (4, 6)
         @test size(weights["R.W3"]) == (1, 4)
-        @test soc_parameters(weights, chain) == θ
+        @test maximum(abs, weights["P.W3"]) <= 0.1 / sqrt(4)
+        @test flat_weights(soc_parameters(weights, chain)) == weights
         bad = copy(weights)
         bad["P.W2"] = zeros(3, 4)
         @test_throws ArgumentError soc_parameters(bad, chain)
+    end
+
+    @testset "time derivative of the collocation field" begin
+        times = [0.0, 1.0, 3.0, 4.5, 7.0]
+        quadratic = hcat(times .^ 2, 3 .* times .^ 2)
+        rate = time_gradient(quadratic, times)
+        @test rate[2:(end - 1), 1] ≈ 2 .* times[2:(end - 1)]  # exact inside for quadratics
+        @test rate[1, 2] ≈ 3 * (1.0^2 - 0.0^2) / 1.0
+        nz = 3
+        targets = [0.5 + 0.1 * t + 0.2 * z for t in times, z in 1:nz]
+        targets[2, 2] = NaN
+        data = SOCData(Dict{String,Any}(
+            "depth" => [0.0, 0.5, 1.0], "times" => times, "initial" => targets[1, :],
+            "driver_times" => [0.0], "drivers" => ones(1, nz, 3), "targets" => targets))
+        field = collocation_field(data, Dict{String,Any}())
+        clean = [0.5 + 0.1 * t + 0.2 * z for t in times, z in 1:nz]
+        @test field.soc ≈ clean  # local-linear smoothing reproduces linear trends
+        @test all(field.rate .≈ 0.1)
     end
 
     @testset "loss gradient through the solver matches finite differences ($sensealg)" for sensealg in (
@@ -126,8 +148,9 @@ ude_settings(; solver = Dict{String,Any}("rtol" => 1e-8, "atol" => 1e-10), kwarg
         problem = soc_case()
         settings = ude_settings(; sensealg = sensealg,
                                 solver = Dict{String,Any}("rtol" => 1e-10, "atol" => 1e-12))
-        weights = flat_weights(initial_parameters(soc_chain(settings), 7))
+        weights = seeded_weights(settings, 7)
         result = soc_loss_gradient(problem, weights, settings)
+        @test result.code == 0
         @test result.loss ≈ soc_loss(problem, weights, settings).total rtol = 1e-10
         for key in ("P.W1", "R.W2", "P.b3", "R.b1"), index in (1, 2)
             h = 1e-4
@@ -143,27 +166,32 @@ ude_settings(; solver = Dict{String,Any}("rtol" => 1e-8, "atol" => 1e-10), kwarg
     @testset "a failed solve returns the penalty with a zero gradient" begin
         problem = soc_case()
         settings = ude_settings(; solver = Dict{String,Any}("max_steps" => 2))
-        weights = flat_weights(initial_parameters(soc_chain(settings), 7))
+        weights = seeded_weights(settings, 7)
         result = soc_loss_gradient(problem, weights, settings)
-        @test result.loss == 1e6
+        @test result.loss == PENALTY
+        @test result.code == 1
         @test all(all(iszero, g) for g in values(result.gradient))
-        @test soc_loss(problem, weights, settings).failed
+        @test soc_loss(problem, weights, settings).total == PENALTY
     end
 
     @testset "short training run reaches a loss threshold" begin
         problem = soc_case(; years = 10.0, step = 10.0)
         settings = ude_settings(;
-            optimiser = Dict{String,Any}("adam_steps" => 150, "learning_rate" => 1e-2,
-                                         "bfgs_steps" => 50, "patience" => 0),
-            loss = Dict{String,Any}("lambda_term" => 1.0))
-        weights = flat_weights(initial_parameters(soc_chain(settings), 0))
+            loss = Dict{String,Any}("target" => "terminal"),
+            train = Dict{String,Any}("adam_iters" => 150, "lr" => 1e-2, "second_iters" => 50,
+                                     "patience" => 1000))
+        weights = seeded_weights(settings, 0)
         initial_loss = soc_loss(problem, weights, settings).total
         fit = fit_soc(problem, settings, weights)
-        @test fit.adam_steps == 150
-        @test fit.n_failures == 0
+        @test length(fit.history["adam"]) == 150
+        @test fit.stop_reasons["adam"] == "budget"
+        @test fit.n_failed == 0
         @test fit.final_loss < 1e-3
         @test fit.final_loss < 0.01 * initial_loss
-        @test fit.prediction.code == 0
-        @test size(fit.prediction.soc) == (2, 10)
+        @test length(fit.step_seconds) == sum(length, values(fit.history))
+        prediction = predict_soc(problem, fit.weights, settings)
+        @test prediction.code == 0
+        @test size(prediction.soc) == (2, 10)
+        @test sum(abs2, prediction.soc[end, :] .- problem["targets"][end, :]) / 10 ≈ fit.final_loss rtol = 1e-3
     end
 end

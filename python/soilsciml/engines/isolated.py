@@ -33,17 +33,20 @@ class IsolatedResult:
     Parameters
     ----------
     value : Any
-        The method's return value.
+        The method's return value (of the last call when repeated).
     seconds : float
-        Wall-clock seconds of the call itself.
+        Wall-clock seconds of the first call (compilation and Julia start-up included).
     startup_seconds : float
         Seconds from the child's start to the engine being ready (imports; not Julia, which
         starts on the first call).
+    repeat_seconds : tuple of float
+        Wall-clock seconds of every call, the first included.
     """
 
     value: Any
     seconds: float
     startup_seconds: float
+    repeat_seconds: tuple[float, ...]
 
 
 def call_in_subprocess(
@@ -52,6 +55,7 @@ def call_in_subprocess(
     *args: Any,
     engine_options: dict[str, Any] | None = None,
     timeout: float | None = None,
+    repeat: int = 1,
 ) -> IsolatedResult:
     """Call ``get_engine(engine).method(*args)`` in a fresh Python process.
 
@@ -67,6 +71,8 @@ def call_in_subprocess(
         Keyword arguments for the engine's constructor (e.g. ``{"sensealg": "backsolve"}``).
     timeout : float, optional
         Seconds before the child is stopped.
+    repeat : int
+        Number of identical calls in the same child (later calls show warm timings).
 
     Raises
     ------
@@ -75,7 +81,7 @@ def call_in_subprocess(
     """
     with tempfile.TemporaryDirectory(prefix="soilsciml-") as tmp:
         request, reply = Path(tmp) / "request.pkl", Path(tmp) / "reply.pkl"
-        request.write_bytes(pickle.dumps((engine, engine_options or {}, method, args)))
+        request.write_bytes(pickle.dumps((engine, engine_options or {}, method, args, repeat)))
         done = subprocess.run(
             [sys.executable, "-m", "soilsciml.engines.isolated", str(request), str(reply)],
             capture_output=True,
@@ -89,23 +95,26 @@ def call_in_subprocess(
                 f"{done.stderr[-4000:]}"
             )
         value, seconds, startup_seconds = pickle.loads(reply.read_bytes())
-        return IsolatedResult(value=value, seconds=seconds, startup_seconds=startup_seconds)
+        return IsolatedResult(value, seconds[0], startup_seconds, tuple(seconds))
 
 
 def main(argv: list[str]) -> int:
     """Child side: read the request, run it, write ``(value, seconds, startup_seconds)``."""
     started = time.perf_counter()
     request, reply = Path(argv[0]), Path(argv[1])
-    engine_name, options, method, args = pickle.loads(request.read_bytes())
+    engine_name, options, method, args, repeat = pickle.loads(request.read_bytes())
     from soilsciml.engines import get_engine
 
     engine = get_engine(engine_name)
     if options:
         engine = type(engine)(**options)
     ready = time.perf_counter()
-    value = getattr(engine, method)(*args)
-    finished = time.perf_counter()
-    reply.write_bytes(pickle.dumps((value, finished - ready, ready - started)))
+    seconds = []
+    for _ in range(repeat):
+        begin = time.perf_counter()
+        value = getattr(engine, method)(*args)
+        seconds.append(time.perf_counter() - begin)
+    reply.write_bytes(pickle.dumps((value, seconds, ready - started)))
     return 0
 
 

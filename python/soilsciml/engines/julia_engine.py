@@ -27,6 +27,7 @@ __all__ = [
     "PBMTrajectory",
     "SOCFitOutput",
     "combine_sites",
+    "fit_output",
     "pbm_arguments",
     "soc_problem_dict",
     "soc_settings",
@@ -64,35 +65,32 @@ class PBMTrajectory:
 
 @dataclass(frozen=True)
 class SOCFitOutput:
-    """A trained SOC UDE.
+    """What ``fit_soc`` returns (the fields of ``engines.base.SOCFitOutput``).
 
     Parameters
     ----------
     weights : dict of str to ndarray
-        Best flat weights (``WEIGHT_KEYS``).
-    loss_history : ndarray
-        Loss at every optimiser step, Adam then BFGS.
-    step_seconds : ndarray
-        Wall-clock seconds since the start of training at every step; the first entry includes
-        Julia's compilation.
-    adam_steps, bfgs_steps : int
-        Steps taken by each stage (early stopping may end a stage sooner).
-    n_failures : int
-        Failed solves met during training (each scored with the failure penalty).
-    final_loss : float
-        Best loss reached.
-    trajectory : SOCTrajectory
-        Prediction with the best weights at the observed times.
+        Trained weights in the flat layout (float64).
+    history : dict of str to ndarray
+        Loss after each iteration, per optimiser stage (``adam``, ``bfgs`` or ``lbfgs``).
+    status : SolveStatus
+        Status of the final evaluation; ``n_failed`` counts every failed solve met in training.
+    solver_stats : dict
+        ``loss_evaluations``, summed ``num_steps`` and ``num_rejected_steps``, ``final_loss``,
+        and the Julia engine's ``first_step_seconds`` (compilation included) and
+        ``seconds_per_step``.
+    num_compiles : int
+        1 for the first fit of this engine (Julia compiles the training kernels then), else 0.
+    stop_reasons : dict of str to str
+        Why each stage ended: ``budget``, ``early_stopping`` or ``converged``.
     """
 
     weights: dict[str, np.ndarray]
-    loss_history: np.ndarray
-    step_seconds: np.ndarray
-    adam_steps: int
-    bfgs_steps: int
-    n_failures: int
-    final_loss: float
-    trajectory: SOCTrajectory
+    history: dict[str, np.ndarray]
+    status: SolveStatus
+    solver_stats: dict[str, Any]
+    num_compiles: int
+    stop_reasons: dict[str, str]
 
 
 def solver_settings(solver: SolverConfig) -> dict[str, Any]:
@@ -162,8 +160,11 @@ def soc_problem_dict(problem: Any) -> dict[str, Any]:
         "advection": float(problem.advection),
         "boundary": problem.boundary,
     }
-    if nt < 2 or np.any(np.diff(out["times"]) <= 0):
-        raise ValueError("times must hold at least 2 strictly increasing entries")
+    for name in ("input_shift", "input_scale"):
+        value = getattr(problem, name, None)
+        out[name] = None if value is None else julia_runtime.float_array(value, name, (6,))
+    if np.any(np.diff(out["times"]) <= 0):
+        raise ValueError("times must increase strictly")
     return out
 
 
@@ -193,6 +194,27 @@ def soc_trajectory(result: Any) -> SOCTrajectory:
         status=SolveStatus(code=code, n_failed=int(code != 0)),
         num_steps=int(result.num_steps),
         num_rejected_steps=int(result.num_rejected_steps),
+    )
+
+
+def fit_output(result: Any, first_fit: bool) -> SOCFitOutput:
+    """A Julia ``fit_soc`` NamedTuple as an :class:`SOCFitOutput`."""
+    seconds = julia_runtime.to_numpy(result.step_seconds)
+    per_step = float(np.diff(seconds).mean()) if seconds.size > 1 else float("nan")
+    return SOCFitOutput(
+        weights=julia_runtime.to_numpy_dict(result.weights),
+        history=julia_runtime.to_numpy_dict(result.history),
+        status=SolveStatus(code=int(result.code), n_failed=int(result.n_failed)),
+        solver_stats={
+            "loss_evaluations": int(result.loss_evaluations),
+            "num_steps": int(result.num_steps),
+            "num_rejected_steps": int(result.num_rejected_steps),
+            "final_loss": float(result.final_loss),
+            "first_step_seconds": float(seconds[0]) if seconds.size else float("nan"),
+            "seconds_per_step": per_step,
+        },
+        num_compiles=int(first_fit),
+        stop_reasons={str(k): str(v) for k, v in result.stop_reasons.items()},
     )
 
 
@@ -227,6 +249,7 @@ class JuliaEngine(AbstractEngine):
         if sensealg not in SENSEALGS:
             raise ValueError(f"unknown sensealg {sensealg!r}; choose one of {', '.join(SENSEALGS)}")
         self.sensealg = sensealg
+        self._fits = 0
 
     def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:
         sites = [
@@ -248,23 +271,15 @@ class JuliaEngine(AbstractEngine):
         return float(result.total)
 
     def fit_soc(self, problem: Any, config: Any, progress: bool = False) -> SOCFitOutput:
-        """Train NN_P and NN_R with Adam then BFGS, entirely in Julia.
+        """Train NN_P and NN_R with Adam then BFGS / L-BFGS, entirely in Julia.
 
         ``progress`` is accepted for interface parity; the optimisation loop runs in Julia
-        without Python callbacks, so progress is reported afterwards through ``loss_history``.
+        without Python callbacks, so progress is reported afterwards through ``history``.
         """
         arguments = (soc_problem_dict(problem), soc_settings(config, self.sensealg))
         result = julia_runtime.call("fit_soc", *arguments, None)
-        return SOCFitOutput(
-            weights=julia_runtime.to_numpy_dict(result.weights),
-            loss_history=julia_runtime.to_numpy(result.loss_history),
-            step_seconds=julia_runtime.to_numpy(result.step_seconds),
-            adam_steps=int(result.adam_steps),
-            bfgs_steps=int(result.bfgs_steps),
-            n_failures=int(result.n_failures),
-            final_loss=float(result.final_loss),
-            trajectory=soc_trajectory(result.prediction),
-        )
+        self._fits += 1
+        return fit_output(result, first_fit=self._fits == 1)
 
     def simulate_pbm(
         self, params: Any, initial: Any, times: Any, solver: SolverConfig
