@@ -237,6 +237,8 @@ def test_bad_weights_and_pbm_inputs_fail_before_julia():
         je.pbm_arguments(np.ones((2, 12)), np.ones(6), np.arange(3), SolverConfig())
     with pytest.raises(ValueError, match=r"initial must have shape \(2, 6\)"):
         je.pbm_arguments(np.ones((2, 13)), np.ones((3, 6)), np.arange(3), SolverConfig())
+    with pytest.raises(ValueError, match="at least two increasing"):
+        je.pbm_arguments(np.ones((2, 13)), np.ones(6), np.array([0.0]), SolverConfig())
     with pytest.raises(ValueError, match="unknown sensealg"):
         je.JuliaEngine(sensealg="adjoint")
 

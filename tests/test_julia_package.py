@@ -5,6 +5,7 @@ points Python calls exist in Julia, and the settings keys Julia reads exist in t
 """
 
 import dataclasses
+import importlib.util
 import json
 import re
 import tomllib
@@ -63,12 +64,17 @@ def test_entry_points_called_from_python_exist_in_julia():
         assert re.search(rf"^function {name}\(", SOURCES, re.MULTILINE), name
 
 
-def test_solver_and_truth_keys_exist_in_the_python_configs():
+def test_solver_and_model_constants_match_the_python_side():
     solver_fields = {f.name for f in dataclasses.fields(cfg.SolverConfig)}
     read = {key.split(".", 1)[1] for key in _setting_keys() if key.startswith("solver.")}
     assert read <= solver_fields
-    for cls in (DriverCoefficients, ReferenceTruth):
-        julia_fields = re.search(rf"struct {cls.__name__}\n(.*?)\nend", SOURCES, re.DOTALL).group(1)
+    pairs = [("DriverCoefficients", DriverCoefficients), ("ReferenceTruth", ReferenceTruth)]
+    if importlib.util.find_spec("soilsciml.models.hysomi") is not None:
+        from soilsciml.models.hysomi import Physics
+
+        pairs.append(("Sorption", Physics))
+    for julia_name, cls in pairs:
+        julia_fields = re.search(rf"struct {julia_name}\n(.*?)\nend", SOURCES, re.DOTALL).group(1)
         assert re.findall(r"^\s+(\w+)::Float64", julia_fields, re.MULTILINE) == [
             f.name for f in dataclasses.fields(cls)
         ]

@@ -1,10 +1,11 @@
 # HySoMi process-based model (spec hysomi.md section 1): six pools, 0-D, one gram of soil.
 # Carbon in mg C / g soil, time in hours.
 #
-# Keys read by `simulate_pbm` (besides the solver.* keys of settings.jl):
-#   sorption.q_max      0.5   Langmuir capacity Q_max, mg C / g
-#   sorption.k_ads_half 0.1   Langmuir half-saturation K_ads, mg C / g
-#   sorption.k_ads      1.0   sorption rate k_ads, 1 / h
+# Keys read by `simulate_pbm` (besides the solver.* keys of settings.jl), the fields of
+# Python's `soilsciml.models.hysomi.Physics`:
+#   physics.q_max       0.5   Langmuir capacity Q_max, mg C / g
+#   physics.k_ads_half  0.1   Langmuir half-saturation K_ads, mg C / g
+#   physics.k_ads_rate  1.0   sorption rate k_ads, 1 / h
 
 """The 13 biokinetic parameters, in the order of the contracts."""
 const PBM_PARAMETERS = (:mu_max, :k_R, :k_D, :Y, :k_S, :K_H, :v_max, :C_thr, :sigma, :f_N, :Y_M,
@@ -14,7 +15,7 @@ const PBM_PARAMETERS = (:mu_max, :k_R, :k_D, :Y, :k_S, :K_H, :v_max, :C_thr, :si
 const PBM_STATES = (:B_A, :B_D, :C_H, :C_L, :C_LS, :CO2)
 
 """
-    Sorption(q_max, k_ads_half, k_ads)
+    Sorption(q_max, k_ads_half, k_ads_rate)
 
 Kinetic Langmuir sorption of low-molecular-weight carbon: capacity (mg C/g), half-saturation
 (mg C/g) and rate (1/h). Defaults follow the spec (after Kothawala et al. 2009).
@@ -22,7 +23,7 @@ Kinetic Langmuir sorption of low-molecular-weight carbon: capacity (mg C/g), hal
 Base.@kwdef struct Sorption
     q_max::Float64 = 0.5
     k_ads_half::Float64 = 0.1
-    k_ads::Float64 = 1.0
+    k_ads_rate::Float64 = 1.0
 end
 
 """
@@ -34,6 +35,14 @@ struct PBMParameters{V<:AbstractVector}
     theta::V
     sorption::Sorption
 end
+
+"""
+    logistic(x)
+
+`1 / (1 + exp(-x))` written with `tanh`, finite and differentiable for any `x` (the dormancy
+switch is steep for small `sigma`).
+"""
+logistic(x) = (1 + tanh(x / 2)) / 2
 
 """
     pbm_rhs!(du, u, p::PBMParameters, t)
@@ -52,11 +61,11 @@ function pbm_rhs!(du, u, p::PBMParameters, t)
     decay_active = m_max * B_A - maintenance_active
     decay_dormant = m_max * beta * B_D - maintenance_dormant
     decay = decay_active + decay_dormant
-    switch = 1 / (1 + exp((C_thr - C_L) / (sigma * C_thr)))
+    switch = logistic((C_L - C_thr) / (sigma * C_thr))
     deactivation = (1 - switch) * k_D * B_A
     reactivation = switch * k_R * B_D
     depolymerisation = v_max * C_H / (K_H + C_H) * B_A
-    sorption = s.k_ads * (s.q_max * C_L / (s.k_ads_half + C_L) - C_LS)
+    sorption = s.k_ads_rate * (s.q_max * C_L / (s.k_ads_half + C_L) - C_LS)
     du[1] = growth - deactivation + reactivation - decay_active / Y_M
     du[2] = deactivation - reactivation - decay_dormant / Y_M
     du[3] = -depolymerisation + f_N * decay
@@ -91,7 +100,7 @@ Batched forward simulation of the microbial model, one solve per sample on Julia
 - `params::AbstractMatrix`: `n × 13` parameters in the order of `PBM_PARAMETERS`.
 - `initial::AbstractArray`: `(6,)` shared or `n × 6` initial states, mg C / g.
 - `times::AbstractVector`: increasing output times in hours; the solve starts at `times[1]`.
-- `settings::AbstractDict`: `solver.*` and `sorption.*` keys.
+- `settings::AbstractDict`: `solver.*` and `physics.*` keys.
 
 # Returns
 `(times, states, codes, num_steps)`: states `n × nt × 6`, a status code per sample (see
@@ -106,7 +115,7 @@ function simulate_pbm(params::AbstractMatrix, initial::AbstractArray, times::Abs
     params = Matrix{Float64}(params)
     u0 = initial_rows(initial, n)
     solver = solver_settings(settings)
-    sorption = from_settings(Sorption, settings, "sorption")
+    sorption = from_settings(Sorption, settings, "physics")
     states = fill(NaN, n, nt, length(PBM_STATES))
     codes = zeros(Int, n)
     steps = zeros(Int, n)

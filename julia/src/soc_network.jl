@@ -73,7 +73,7 @@ function network_parameters(weights::AbstractDict, net::AbstractString, chain)
         (haskey(weights, wkey) && haskey(weights, bkey)) ||
             throw(ArgumentError("weights lack $wkey or $bkey"))
         weight = Matrix{Float64}(weights[wkey])
-        bias = vec(Vector{Float64}(vec(weights[bkey])))
+        bias = Vector{Float64}(vec(weights[bkey]))
         size(weight) == (dense.out_dims, dense.in_dims) ||
             throw(ArgumentError("$wkey has shape $(size(weight)); expected ($(dense.out_dims), $(dense.in_dims))"))
         length(bias) == dense.out_dims ||

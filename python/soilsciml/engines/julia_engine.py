@@ -221,14 +221,21 @@ def fit_output(result: Any, first_fit: bool) -> SOCFitOutput:
 def pbm_arguments(
     params: Any, initial: Any, times: Any, solver: SolverConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """``(params, initial, times, settings)`` for ``SoilSciML.simulate_pbm``, shapes checked."""
-    params = julia_runtime.float_array(params, "params", (None, PBM_PARAMETERS))
+    """``(params, initial, times, settings)`` for ``SoilSciML.simulate_pbm``, shapes checked.
+
+    The fixed sorption constants take Julia's defaults, the spec's values (settings section
+    ``physics`` overrides them).
+    """
+    params = julia_runtime.float_array(np.atleast_2d(params), "params", (None, PBM_PARAMETERS))
     initial = np.asarray(initial)
     expected = (PBM_STATES,) if initial.ndim == 1 else (params.shape[0], PBM_STATES)
+    times = julia_runtime.float_array(times, "times", (None,))
+    if times.size < 2 or np.any(np.diff(times) <= 0):
+        raise ValueError("times must hold at least two increasing values (hours)")
     return (
         params,
         julia_runtime.float_array(initial, "initial", expected),
-        julia_runtime.float_array(times, "times", (None,)),
+        times,
         {"solver": solver_settings(solver)},
     )
 
