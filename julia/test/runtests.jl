@@ -151,7 +151,7 @@ seeded_weights(settings, seed) = initial_weights(soc_chain(settings), seed)
         weights = seeded_weights(settings, 7)
         result = soc_loss_gradient(problem, weights, settings)
         @test result.code == 0
-        @test result.loss ≈ soc_loss(problem, weights, settings).total rtol = 1e-10
+        @test result.loss ≈ soc_loss(problem, weights, settings).total rtol = 1e-8
         for key in ("P.W1", "R.W2", "P.b3", "R.b1"), index in (1, 2)
             h = 1e-4
             plus, minus = deepcopy(weights), deepcopy(weights)
