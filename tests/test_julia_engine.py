@@ -170,13 +170,15 @@ def test_truth_sites_get_their_own_drivers():
 
 
 def _ude_problem(nz=4, nt=3, ntd=5):
+    targets = np.full((nt, nz), np.nan)
+    targets[-1] = 1.0
     return SimpleNamespace(
         depth=np.linspace(0, 1, nz),
         times=np.linspace(0, 10, nt),
         initial=np.ones(nz),
         driver_times=np.linspace(0, 10, ntd),
         drivers=np.ones((ntd, nz, 3)),
-        targets=np.full((nt, nz), np.nan),
+        targets=targets,
         diffusion=1e-3,
         advection=1e-3,
         boundary="mirror",
@@ -226,6 +228,29 @@ def test_bad_ude_problems_fail_before_julia(change, message):
     problem.__dict__.update(change)
     with pytest.raises(ValueError, match=message):
         je.soc_problem_dict(problem)
+
+
+def test_targets_must_support_the_loss_target():
+    problem = je.soc_problem_dict(_ude_problem())
+    je.check_targets(problem, {"loss": {"target": "trajectory"}})
+    problem["targets"][1:] = np.nan
+    problem["targets"][0] = 1.0
+    with pytest.raises(ValueError, match="use loss.target='initial'"):
+        je.check_targets(problem, {})
+    je.check_targets(problem, {"loss": {"target": "initial"}})
+
+
+def test_julia_argument_errors_become_value_errors(monkeypatch):
+    class JuliaError(Exception):
+        pass
+
+    def refuse(f, *args):
+        raise JuliaError("ArgumentError: setting loss.kind must be mse; got 'huber'")
+
+    bridge = SimpleNamespace(call=refuse)
+    monkeypatch.setattr(julia_runtime, "_bridge", lambda: (SimpleNamespace(soc_loss=None), bridge))
+    with pytest.raises(ValueError, match="^setting loss.kind must be mse"):
+        julia_runtime.call("soc_loss")
 
 
 def test_bad_weights_and_pbm_inputs_fail_before_julia():

@@ -26,6 +26,7 @@ __all__ = [
     "JuliaEngine",
     "PBMTrajectory",
     "SOCFitOutput",
+    "check_targets",
     "combine_sites",
     "fit_output",
     "pbm_arguments",
@@ -174,6 +175,20 @@ def soc_settings(config: Any, sensealg: str) -> dict[str, Any]:
     return {**data, "sensealg": sensealg}
 
 
+def check_targets(problem: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Refuse a loss target the observations cannot support, before Julia starts.
+
+    ``terminal`` and ``trajectory`` need an observed profile after the first time.
+    """
+    target = settings.get("loss", {}).get("target", "terminal")
+    observed = np.flatnonzero(np.isfinite(problem["targets"]).any(axis=1))
+    if target in ("terminal", "trajectory") and (observed.size == 0 or observed[-1] == 0):
+        raise ValueError(
+            f"loss.target={target!r} needs an observed profile after the first time; "
+            "use loss.target='initial' when only the initial profile is observed"
+        )
+
+
 def weights_dict(weights: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Flat network weights as float64 arrays; missing or unknown keys raise ``ValueError``."""
     missing = [key for key in WEIGHT_KEYS if key not in weights]
@@ -274,8 +289,9 @@ class JuliaEngine(AbstractEngine):
     def soc_loss(self, problem: Any, weights: Mapping[str, Any], config: Any) -> float:
         """Total training loss for the given flat weights (the penalty if the solve fails)."""
         arguments = (soc_problem_dict(problem), weights_dict(weights))
-        result = julia_runtime.call("soc_loss", *arguments, soc_settings(config, self.sensealg))
-        return float(result.total)
+        settings = soc_settings(config, self.sensealg)
+        check_targets(arguments[0], settings)
+        return float(julia_runtime.call("soc_loss", *arguments, settings).total)
 
     def fit_soc(self, problem: Any, config: Any, progress: bool = False) -> SOCFitOutput:
         """Train NN_P and NN_R with Adam then BFGS / L-BFGS, entirely in Julia.
@@ -284,6 +300,7 @@ class JuliaEngine(AbstractEngine):
         without Python callbacks, so progress is reported afterwards through ``history``.
         """
         arguments = (soc_problem_dict(problem), soc_settings(config, self.sensealg))
+        check_targets(*arguments)
         result = julia_runtime.call("fit_soc", *arguments, None)
         self._fits += 1
         return fit_output(result, first_fit=self._fits == 1)

@@ -215,9 +215,21 @@ def call(entry_point: str, *args: Any) -> Any:
 
     Arguments are numpy arrays, numbers, strings and (nested) dicts of them; the result is the
     Julia NamedTuple, to be converted with :func:`to_numpy` and friends.
+
+    Raises
+    ------
+    ValueError
+        When SoilSciML.jl rejects its input (a Julia ``ArgumentError``).
     """
     package, bridge = _bridge()
-    return bridge.call(getattr(package, entry_point), *args)
+    try:
+        return bridge.call(getattr(package, entry_point), *args)
+    except Exception as err:
+        # Julia's ArgumentError is SoilSciML.jl's "bad input": the Python ValueError.
+        message = str(err)
+        if type(err).__name__ == "JuliaError" and message.startswith("ArgumentError: "):
+            raise ValueError(message.removeprefix("ArgumentError: ")) from err
+        raise
 
 
 def float_array(value: Any, name: str, shape: tuple[int | None, ...] | None = None) -> np.ndarray:
