@@ -189,7 +189,8 @@ def _bridge() -> tuple[Any, Any]:
     # A fresh module, never Main; not named SoilSciML, which would shadow the package inside it.
     module = juliacall.newmodule("SoilSciMLPython")
     try:
-        package = module.seval("using SoilSciML; SoilSciML")
+        module.seval("using SoilSciML")
+        package = module.seval("SoilSciML")
     except juliacall.JuliaError as err:
         raise JuliaRuntimeError(
             f"SoilSciML.jl could not be loaded: {err}. If its Julia packages are not installed "
