@@ -6,6 +6,7 @@ Julia's results back into the engine's classes.
 """
 
 import importlib.util
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -361,3 +362,68 @@ def test_parity_benchmark_explains_and_succeeds_without_julia():
         cwd=julia_runtime.JULIA_PACKAGE.parent,
     )
     assert out.stdout.startswith("Julia engine unavailable, parity benchmark not run: ")
+
+
+class _FakeJuliaModule:
+    """Stands in for a juliacall module: records evaluations, returns canned values."""
+
+    def __init__(self, name, fail_on=None, extension=True):
+        self.name, self.fail_on, self.extension = name, fail_on, extension
+        self.evaluated = []
+        self.offline = os.environ.get("PYTHON_JULIAPKG_OFFLINE")
+
+    def seval(self, code):
+        self.evaluated.append(code)
+        if code == self.fail_on:
+            raise sys.modules["juliacall"].JuliaError("ArgumentError: Package SoilSciML not found")
+        if code.startswith("Base.get_extension"):
+            return SimpleNamespace(call=lambda f, *args: (f, args)) if self.extension else None
+        return SimpleNamespace(simulate_pbm="SoilSciML.simulate_pbm")
+
+
+@pytest.fixture
+def fake_juliacall(monkeypatch):
+    """A fake juliacall in a process without JAX; yields the modules it creates."""
+    created = []
+
+    class JuliaError(Exception):
+        pass
+
+    def newmodule(name):
+        created.append(_FakeJuliaModule(name, **options))
+        return created[-1]
+
+    options = {}
+    monkeypatch.setitem(
+        sys.modules, "juliacall", SimpleNamespace(newmodule=newmodule, JuliaError=JuliaError)
+    )
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.setattr(julia_runtime, "probe", lambda: None)
+    for name in ("PYTHON_JULIAPKG_OFFLINE", "SOILSCIML_JULIA_ONLINE"):
+        monkeypatch.setenv(name, "")  # recorded, so start-up's setting is undone afterwards
+        monkeypatch.delenv(name)
+    julia_runtime._bridge.cache_clear()
+    yield SimpleNamespace(created=created, options=options)
+    julia_runtime._bridge.cache_clear()
+
+
+def test_startup_loads_the_package_offline_in_a_new_module(fake_juliacall):
+    assert julia_runtime.call("simulate_pbm", 1, "x") == ("SoilSciML.simulate_pbm", (1, "x"))
+    julia_runtime.call("simulate_pbm")
+    [module] = fake_juliacall.created  # started once
+    assert module.name == "SoilSciMLPython" and module.offline == "yes"
+    assert module.evaluated == [
+        "using SoilSciML",
+        "SoilSciML",
+        "Base.get_extension(SoilSciML, :SoilSciMLPythonCallExt)",
+    ]
+
+
+def test_startup_failures_say_what_to_do(fake_juliacall):
+    fake_juliacall.options["fail_on"] = "using SoilSciML"
+    with pytest.raises(julia_runtime.JuliaRuntimeError, match="SOILSCIML_JULIA_ONLINE=1"):
+        julia_runtime.start()
+    julia_runtime._bridge.cache_clear()
+    fake_juliacall.options.update(fail_on=None, extension=False)
+    with pytest.raises(julia_runtime.JuliaRuntimeError, match="extension .* did not load"):
+        julia_runtime.start()
