@@ -38,6 +38,7 @@ export simulate_soc_truth, predict_soc, soc_loss, soc_loss_gradient, fit_soc, si
 include("settings.jl")
 include("soc_model.jl")
 include("soc_network.jl")
+include("soc_data.jl")
 include("soc_ude.jl")
 include("soc_training.jl")
 include("pbm.jl")

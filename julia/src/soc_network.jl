@@ -7,7 +7,7 @@
 #   network.activation  "gelu"      tanh | gelu (tanh approximation, == jax.nn.gelu(approximate=True))
 #   network.head        "softplus"  softplus | scaled_sigmoid | none
 #   network.head_scale  1.0         scale of scaled_sigmoid, % yr-1
-#   network.input_scaling "paper"   paper | standardise (see `input_scaling` in soc_ude.jl)
+#   network.input_scaling "paper"   paper | standardise (see `input_scaling` in soc_data.jl)
 #
 # Flat weight layout exchanged with Python (row-major there, same logical indices here):
 #   "P.W1" (H1, 6), "P.b1" (H1,), "P.W2" (H2, H1), "P.b2" (H2,), "P.W3" (1, H2), "P.b3" (1,),
