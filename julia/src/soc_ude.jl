@@ -189,8 +189,10 @@ function (obj::SOCObjective)(θ)
     code = @ignore_derivatives status_code(sol, length(times))
     if code == 0
         misfit = masked_mse(Array(sol) .- obj.layout.observed, obj.layout.mask)
-        total = obj.lambda_term * misfit + obj.lambda_coll * collocation_loss(obj, θ) +
-                obj.lambda_wd * sum(abs2, θ)
+        total = obj.lambda_term * misfit + obj.lambda_wd * sum(abs2, θ)
+        if obj.lambda_coll != 0
+            total += obj.lambda_coll * collocation_loss(obj, θ)
+        end
         finite = @ignore_derivatives isfinite(total)
         if finite
             @ignore_derivatives record!(obj.record, 0, sol)
