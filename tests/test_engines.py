@@ -33,5 +33,5 @@ def test_unavailable_engine_says_why_and_how(monkeypatch):
     )
     get_engine.cache_clear()
     assert "soilsciml_no_such_module" in available_engines()["julia"]
-    with pytest.raises(EngineUnavailableError, match="To enable it: install Julia"):
+    with pytest.raises(EngineUnavailableError, match="To enable it: .*SOILSCIML_JULIA_ONLINE=1"):
         get_engine("julia")

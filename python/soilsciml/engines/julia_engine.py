@@ -1,0 +1,318 @@
+"""The Julia engine: SoilSciML.jl (Lux, OrdinaryDiffEq, SciMLSensitivity, ...) via juliacall.
+
+This module turns engine calls into plain arguments (numpy arrays, numbers, strings and nested
+dicts from :func:`soilsciml.config.to_dict`) and Julia's NamedTuples back into the engine's
+result classes. Julia start-up and conversions live in :mod:`~soilsciml.engines.julia_runtime`;
+everything here up to the ``julia_runtime.call`` lines is plain Python and tested without Julia.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from soilsciml.config import SolverConfig, to_dict
+from soilsciml.engines import julia_runtime
+from soilsciml.engines.base import AbstractEngine, SOCTrajectory, SOCTruthProblem, SolveStatus
+
+__all__ = [
+    "PBM_PARAMETERS",
+    "SENSEALGS",
+    "WEIGHT_KEYS",
+    "JuliaEngine",
+    "PBMTrajectory",
+    "SOCFitOutput",
+    "check_targets",
+    "combine_sites",
+    "fit_output",
+    "pbm_arguments",
+    "soc_problem_dict",
+    "soc_settings",
+    "soc_trajectory",
+    "soc_truth_arguments",
+    "solver_settings",
+    "weights_dict",
+]
+
+#: Gradient strategies of SoilSciML.jl (``SENSEALGS`` there); the first is the SOC paper's,
+#: ``InterpolatingAdjoint(autojacvec=ZygoteVJP())``.
+SENSEALGS = (
+    "interpolating",
+    "interpolating_checkpointed",
+    "backsolve",
+    "quadrature",
+    "reversediff",
+    "forwarddiff",
+)
+#: The flat weight layout shared by the engines (contracts, "SOC UDE").
+WEIGHT_KEYS = tuple(f"{net}.{kind}{i}" for net in "PR" for i in (1, 2, 3) for kind in "Wb")
+PBM_PARAMETERS = 13
+PBM_STATES = 6
+
+
+@dataclass(frozen=True)
+class PBMTrajectory:
+    """Batched microbial-model solution: states (n, nt, 6) in mg C/g, a status code per sample."""
+
+    times: np.ndarray
+    states: np.ndarray
+    codes: np.ndarray
+    num_steps: np.ndarray
+
+
+@dataclass(frozen=True)
+class SOCFitOutput:
+    """What ``fit_soc`` returns (the fields of ``engines.base.SOCFitOutput``).
+
+    Parameters
+    ----------
+    weights : dict of str to ndarray
+        Trained weights in the flat layout (float64).
+    history : dict of str to ndarray
+        Loss after each iteration, per optimiser stage (``adam``, ``bfgs`` or ``lbfgs``).
+    status : SolveStatus
+        Status of the final evaluation; ``n_failed`` counts every failed solve met in training.
+    solver_stats : dict
+        ``loss_evaluations``, summed ``num_steps`` and ``num_rejected_steps``, ``final_loss``,
+        and the Julia engine's ``first_step_seconds`` (compilation included) and
+        ``seconds_per_step``.
+    num_compiles : int
+        1 for the first fit of this engine (Julia compiles the training kernels then), else 0.
+    stop_reasons : dict of str to str
+        Why each stage ended: ``budget``, ``early_stopping`` or ``converged``.
+    """
+
+    weights: dict[str, np.ndarray]
+    history: dict[str, np.ndarray]
+    status: SolveStatus
+    solver_stats: dict[str, Any]
+    num_compiles: int
+    stop_reasons: dict[str, str]
+
+
+def solver_settings(solver: SolverConfig) -> dict[str, Any]:
+    """The solver section for Julia; float32 is refused before Julia starts."""
+    if solver.dtype != "float64":
+        raise ValueError(f"solver.dtype must be float64 for the Julia engine; got {solver.dtype}")
+    return to_dict(solver)
+
+
+def soc_truth_arguments(problem: SOCTruthProblem) -> list[tuple[Any, ...]]:
+    """``(depth, times, initial, settings)`` for ``SoilSciML.simulate_soc_truth``, per site.
+
+    ``problem.initial`` is ``(nz,)`` (one site) or ``(site, nz)`` with ``problem.drivers`` one
+    ``DriverCoefficients`` for all sites or one per site.
+    """
+    depth = julia_runtime.float_array(problem.depth, "depth", (None,))
+    initial = np.atleast_2d(julia_runtime.float_array(problem.initial, "initial"))
+    if initial.ndim != 2 or initial.shape[1] != depth.size:
+        raise ValueError(f"initial must have shape ({depth.size},) or (site, {depth.size})")
+    drivers = problem.drivers
+    if dataclasses.is_dataclass(drivers):
+        drivers = [drivers] * initial.shape[0]
+    if len(drivers) != initial.shape[0]:
+        raise ValueError(f"got {len(drivers)} driver sets for {initial.shape[0]} sites")
+    common = {
+        "diffusion": float(problem.diffusion),
+        "advection": float(problem.advection),
+        "boundary": problem.boundary,
+        "truth": problem.truth,
+        "solver": solver_settings(problem.solver),
+        "reference": dataclasses.asdict(problem.reference),
+    }
+    times = julia_runtime.float_array(problem.times, "times", (None,))
+    return [
+        (depth, times, site_initial, {**common, "drivers": dataclasses.asdict(site_drivers)})
+        for site_initial, site_drivers in zip(initial, drivers, strict=True)
+    ]
+
+
+def combine_sites(sites: list[SOCTrajectory], batched: bool) -> SOCTrajectory:
+    """One trajectory from per-site solves: soc (site, time, depth) when ``batched``, the first
+    failure's code with the number of failed sites, and the largest step counts."""
+    codes = [site.status.code for site in sites]
+    failed = [code for code in codes if code != 0]
+    soc = np.stack([site.soc for site in sites])
+    return SOCTrajectory(
+        times=sites[0].times,
+        soc=soc if batched else soc[0],
+        status=SolveStatus(code=failed[0] if failed else 0, n_failed=len(failed)),
+        num_steps=max(site.num_steps for site in sites),
+        num_rejected_steps=max(site.num_rejected_steps for site in sites),
+    )
+
+
+def soc_problem_dict(problem: Any) -> dict[str, Any]:
+    """An ``SOCUDEProblem`` as the plain Dict SoilSciML.jl reads, every array shape checked."""
+    nz, nt = np.size(problem.depth), np.size(problem.times)
+    ntd = np.size(problem.driver_times)
+    out = {
+        "depth": julia_runtime.float_array(problem.depth, "depth", (nz,)),
+        "times": julia_runtime.float_array(problem.times, "times", (nt,)),
+        "initial": julia_runtime.float_array(problem.initial, "initial", (nz,)),
+        "driver_times": julia_runtime.float_array(problem.driver_times, "driver_times", (ntd,)),
+        "drivers": julia_runtime.float_array(problem.drivers, "drivers", (ntd, nz, 3)),
+        "targets": julia_runtime.float_array(problem.targets, "targets", (nt, nz)),
+        "diffusion": float(problem.diffusion),
+        "advection": float(problem.advection),
+        "boundary": problem.boundary,
+    }
+    for name in ("input_shift", "input_scale"):
+        value = getattr(problem, name, None)
+        out[name] = None if value is None else julia_runtime.float_array(value, name, (6,))
+    if np.any(np.diff(out["times"]) <= 0):
+        raise ValueError("times must increase strictly")
+    return out
+
+
+def soc_settings(config: Any, sensealg: str) -> dict[str, Any]:
+    """The SOC fit config (dataclass or mapping) as a plain Dict plus the engine's sensealg."""
+    data = to_dict(config) if dataclasses.is_dataclass(config) else dict(config)
+    return {**data, "sensealg": sensealg}
+
+
+def check_targets(problem: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Refuse a loss target the observations cannot support, before Julia starts.
+
+    ``terminal`` and ``trajectory`` need an observed profile after the first time.
+    """
+    target = settings.get("loss", {}).get("target", "terminal")
+    observed = np.flatnonzero(np.isfinite(problem["targets"]).any(axis=1))
+    if target in ("terminal", "trajectory") and (observed.size == 0 or observed[-1] == 0):
+        raise ValueError(
+            f"loss.target={target!r} needs an observed profile after the first time; "
+            "use loss.target='initial' when only the initial profile is observed"
+        )
+
+
+def weights_dict(weights: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Flat network weights as float64 arrays; missing or unknown keys raise ``ValueError``."""
+    missing = [key for key in WEIGHT_KEYS if key not in weights]
+    unknown = sorted(set(weights) - set(WEIGHT_KEYS))
+    if missing or unknown:
+        raise ValueError(f"weights: missing keys {missing}, unknown keys {unknown}")
+    return {
+        key: julia_runtime.float_array(weights[key], f"weights[{key!r}]") for key in WEIGHT_KEYS
+    }
+
+
+def soc_trajectory(result: Any) -> SOCTrajectory:
+    """A Julia ``(times, soc, code, num_steps, num_rejected_steps)`` as an ``SOCTrajectory``."""
+    code = int(result.code)
+    return SOCTrajectory(
+        times=julia_runtime.to_numpy(result.times),
+        soc=julia_runtime.to_numpy(result.soc),
+        status=SolveStatus(code=code, n_failed=int(code != 0)),
+        num_steps=int(result.num_steps),
+        num_rejected_steps=int(result.num_rejected_steps),
+    )
+
+
+def fit_output(result: Any, first_fit: bool) -> SOCFitOutput:
+    """A Julia ``fit_soc`` NamedTuple as an :class:`SOCFitOutput`."""
+    seconds = julia_runtime.to_numpy(result.step_seconds)
+    per_step = float(np.diff(seconds).mean()) if seconds.size > 1 else float("nan")
+    return SOCFitOutput(
+        weights=julia_runtime.to_numpy_dict(result.weights),
+        history=julia_runtime.to_numpy_dict(result.history),
+        status=SolveStatus(code=int(result.code), n_failed=int(result.n_failed)),
+        solver_stats={
+            "loss_evaluations": int(result.loss_evaluations),
+            "num_steps": int(result.num_steps),
+            "num_rejected_steps": int(result.num_rejected_steps),
+            "final_loss": float(result.final_loss),
+            "first_step_seconds": float(seconds[0]) if seconds.size else float("nan"),
+            "seconds_per_step": per_step,
+        },
+        num_compiles=int(first_fit),
+        stop_reasons={str(k): str(v) for k, v in result.stop_reasons.items()},
+    )
+
+
+def pbm_arguments(
+    params: Any, initial: Any, times: Any, solver: SolverConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(params, initial, times, settings)`` for ``SoilSciML.simulate_pbm``, shapes checked.
+
+    The fixed sorption constants take Julia's defaults, the spec's values (settings section
+    ``physics`` overrides them).
+    """
+    params = julia_runtime.float_array(np.atleast_2d(params), "params", (None, PBM_PARAMETERS))
+    initial = np.asarray(initial)
+    expected = (PBM_STATES,) if initial.ndim == 1 else (params.shape[0], PBM_STATES)
+    times = julia_runtime.float_array(times, "times", (None,))
+    if times.size < 2 or np.any(np.diff(times) <= 0):
+        raise ValueError("times must hold at least two increasing values (hours)")
+    return (
+        params,
+        julia_runtime.float_array(initial, "initial", expected),
+        times,
+        {"solver": solver_settings(solver)},
+    )
+
+
+class JuliaEngine(AbstractEngine):
+    """Engine backed by SoilSciML.jl; Julia starts on the first call (see ``julia_runtime``).
+
+    Parameters
+    ----------
+    sensealg : str
+        Gradient strategy through the solver, one of :data:`SENSEALGS` (default: the SOC
+        paper's ``InterpolatingAdjoint(autojacvec=ZygoteVJP())``).
+    """
+
+    name = "julia"
+
+    def __init__(self, sensealg: str = "interpolating") -> None:
+        if sensealg not in SENSEALGS:
+            raise ValueError(f"unknown sensealg {sensealg!r}; choose one of {', '.join(SENSEALGS)}")
+        self.sensealg = sensealg
+        self._fits = 0
+
+    def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:
+        sites = [
+            soc_trajectory(julia_runtime.call("simulate_soc_truth", *arguments))
+            for arguments in soc_truth_arguments(problem)
+        ]
+        return combine_sites(sites, batched=np.ndim(problem.initial) == 2)
+
+    def predict_soc(self, problem: Any, weights: Mapping[str, Any], config: Any) -> SOCTrajectory:
+        """Forward solve of the SOC UDE with the given flat weights (% on (time, depth))."""
+        arguments = (soc_problem_dict(problem), weights_dict(weights))
+        result = julia_runtime.call("predict_soc", *arguments, soc_settings(config, self.sensealg))
+        return soc_trajectory(result)
+
+    def soc_loss(self, problem: Any, weights: Mapping[str, Any], config: Any) -> float:
+        """Total training loss for the given flat weights (the penalty if the solve fails)."""
+        arguments = (soc_problem_dict(problem), weights_dict(weights))
+        settings = soc_settings(config, self.sensealg)
+        check_targets(arguments[0], settings)
+        return float(julia_runtime.call("soc_loss", *arguments, settings).total)
+
+    def fit_soc(self, problem: Any, config: Any, progress: bool = False) -> SOCFitOutput:
+        """Train NN_P and NN_R with Adam then BFGS / L-BFGS, entirely in Julia.
+
+        ``progress`` is accepted for interface parity; the optimisation loop runs in Julia
+        without Python callbacks, so progress is reported afterwards through ``history``.
+        """
+        arguments = (soc_problem_dict(problem), soc_settings(config, self.sensealg))
+        check_targets(*arguments)
+        result = julia_runtime.call("fit_soc", *arguments, None)
+        self._fits += 1
+        return fit_output(result, first_fit=self._fits == 1)
+
+    def simulate_pbm(
+        self, params: Any, initial: Any, times: Any, solver: SolverConfig
+    ) -> PBMTrajectory:
+        """Batched forward simulation of the six-pool microbial model (one solve per sample)."""
+        result = julia_runtime.call("simulate_pbm", *pbm_arguments(params, initial, times, solver))
+        return PBMTrajectory(
+            times=julia_runtime.to_numpy(result.times),
+            states=julia_runtime.to_numpy(result.states),
+            codes=np.array(result.codes, dtype=np.int64),
+            num_steps=np.array(result.num_steps, dtype=np.int64),
+        )
