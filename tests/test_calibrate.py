@@ -44,8 +44,8 @@ def _write_csv(path, header, rows):
     return path
 
 
-def _truth_co2(hours):
-    """Cumulative CO2 (mg C/g) of TRUTH from PULSE at ``hours`` (and the constraint check)."""
+def _truth(hours):
+    """Cumulative CO2 and biomass B_A + B_D (mg C/g) of TRUTH from PULSE at ``hours``."""
     from soilsciml.config import SolverConfig
     from soilsciml.engines import get_engine
     from soilsciml.models import constraints as cons
@@ -57,7 +57,8 @@ def _truth_co2(hours):
     trajectory = get_engine("jax").simulate_pbm(params, initial, grid, solver)
     passed = cons.hard_check(cons.constraint_set("real"), trajectory.states, grid, params)
     assert passed.all(), "the truth must satisfy the real-data constraints"
-    return np.interp(hours, grid, trajectory.states[0, :, model.STATE_NAMES.index("CO2")])
+    states = trajectory.states[0]
+    return np.interp(hours, grid, states[:, 5]), np.interp(hours, grid, states[:, 0] + states[:, 1])
 
 
 def test_calibrate_recovers_a_synthetic_series(tmp_path, capsys):
@@ -67,25 +68,32 @@ def test_calibrate_recovers_a_synthetic_series(tmp_path, capsys):
     days_b = np.arange(6) * 0.125  # every 3 h
     rows = []
     for name, days in (("A", days_a), ("B", days_b)):
-        co2 = _truth_co2(days * 24.0) / UMOL_C_MG
-        for i, (day, value) in enumerate(zip(days, co2, strict=True)):
-            replicates = (value * 1.01, value * 0.99) if name == "A" else (value,)
-            for r, replicate in enumerate(replicates):
+        co2, biomass = _truth(days * 24.0)
+        for i, day in enumerate(days):
+            replicates = (1.01, 0.99) if name == "A" else (1.0,)
+            for r, factor in enumerate(replicates):
                 missing = name == "A" and i == 5 and r == 1
-                rows.append([name, repr(float(day)), "" if missing else repr(float(replicate))])
-    path = _write_csv(tmp_path / "series.csv", ["series", "day", "co2_umol"], rows)
+                value = "" if missing else repr(float(co2[i] * factor / UMOL_C_MG))
+                # biomass observed (in ug C/g) in series A only
+                mass = repr(float(biomass[i] * 1e3)) if name == "A" else ""
+                rows.append([name, repr(float(day)), value, mass])
+    path = _write_csv(tmp_path / "series.csv", ["series", "day", "co2_umol", "mic"], rows)
     out = tmp_path / "run"
     args = ["hysomi", "calibrate", str(path), "--time-column", "day", "--time-unit", "d"]
     args += ["--co2-column", "co2_umol", "--co2-unit", "umol/g", "--cumulative"]
+    args += ["--biomass-column", "mic", "--biomass-unit", "ug/g"]
     args += [f"--initial={k}={v}" for k, v in PULSE.items()]
     args += ["--starts", "4", "--adam-steps", "150", "--polish-steps", "100", "--out", str(out)]
     assert main(args) == 0
     assert "A: ok" in capsys.readouterr().out
     report = json.loads((out / "fit.json").read_text())
+    assert report["series"][0]["biomass_r2"] >= 0.99
+    assert report["series"][1]["biomass_r2"] is None
     assert [s["series"] for s in report["series"]] == ["A", "B"]
     for entry in report["series"]:
         assert entry["status"] == "ok"
         assert entry["co2_r2"] >= 0.99
+        assert entry["n_co2"] == (21 if entry["series"] == "A" else 6)
         assert set(entry["constraints"]) == {"P1", "P2", "P3", "P4", "P11", "P12", "C1", "C2", "C3"}
         assert set(entry["parameters"]) == set(model.PARAM_NAMES)
         for spec in model.PARAMETERS:
@@ -119,6 +127,7 @@ def test_rate_and_cumulative_give_the_same_series(tmp_path):
     hours = np.array([0.0, 1.0, 2.5, 4.0, 6.0, 9.0])
     rate = np.array([0.01, 0.02, 0.05, 0.04, 0.03, 0.02])  # mg C/g/h
     cumulative = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(hours))])
+
     def table(name, times, values):
         rows = [[repr(float(t)), repr(float(v))] for t, v in zip(times, values, strict=True)]
         return _write_csv(tmp_path / name, ["time", "co2"], rows)
@@ -165,6 +174,7 @@ GOOD = [["0", "0"], ["1", "0.1"], ["2", "0.3"], ["3", "0.4"]]
         (["time", "co2"], GOOD, ["--initial", "X=1"], "unknown pool 'X'"),
         (["time", "co2"], GOOD, ["--initial", "C_L=-1"], "finite number >= 0"),
         (["time", "co2"], GOOD, ["--model", "somewhere"], "not available yet"),
+        (["time", "co2"], GOOD, ["--factor", "P5=0.5"], "'P5' is not in the 'real' setting"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, header, rows, options, message):
@@ -198,3 +208,45 @@ def test_initial_pools_are_validated():
     ):
         with pytest.raises(InitialPoolError, match=message):
             initial_pools(bad)
+
+
+def test_netcdf_input_and_traits(tmp_path):
+    import xarray as xr
+
+    rows = [["a", "0", "0", "7"], ["a", "1", "0.2", "7"], ["b", "0", "0", "9"]]
+    rows += [["b", "2", "0.5", "9"], ["a", "2", "0.3", "7"], ["b", "3", "0.6", "9"]]
+    path = _write_csv(tmp_path / "t.csv", ["series", "time", "co2", "trait_gc"], rows)
+    from_csv = read_incubation(path, min_times=3)
+    np.testing.assert_array_equal(from_csv["traits"].values, [[7.0], [9.0]])
+    columns = list(zip(*rows, strict=True))
+    table = xr.Dataset(
+        {
+            "series": ("row", list(columns[0])),
+            "time": ("row", np.array(columns[1], dtype=float)),
+            "co2": ("row", np.array(columns[2], dtype=float)),
+            "trait_gc": ("row", np.array(columns[3], dtype=float)),
+        }
+    )
+    table.to_netcdf(tmp_path / "t.nc")
+    from_netcdf = read_incubation(tmp_path / "t.nc")
+    for name in ("time", "co2", "traits"):
+        np.testing.assert_array_equal(from_netcdf[name].values, from_csv[name].values)
+    rows[1][3] = "8"
+    with pytest.raises(IncubationError, match="trait column 'trait_gc' varies within series 'a'"):
+        read_incubation(_write_csv(tmp_path / "v.csv", ["series", "time", "co2", "trait_gc"], rows))
+
+
+def test_failed_solves_are_reported_not_raised(tmp_path):
+    from soilsciml.calibrate import calibrate_hysomi, calibration_report, write_calibration
+    from soilsciml.config import HySoMiCalibrationConfig, SolverConfig
+
+    path = _write_csv(tmp_path / "s.csv", ["time", "co2"], GOOD)
+    config = HySoMiCalibrationConfig(
+        n_starts=2, adam_steps=2, polish_steps=0, solver=SolverConfig(max_steps=2)
+    )
+    result = calibrate_hysomi(read_incubation(path), config)
+    entry = calibration_report(result)["series"][0]
+    assert entry["status"].startswith("max_steps reached")
+    assert entry["co2_r2"] is None
+    write_calibration(result, config, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "fit.json").read_text())["series"][0]["loss"] > 0

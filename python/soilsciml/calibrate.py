@@ -290,17 +290,27 @@ def _result_dataset(ds, config, constraints, problem, grids, fit) -> xr.Dataset:
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+def _number(value: Any) -> float | None:
+    """A float for JSON; None where not finite (no fit statistic, failed solve)."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def calibration_report(result: xr.Dataset) -> dict[str, Any]:
-    """The content of ``fit.json``: per series parameters with units, fit and constraints."""
+    """The content of ``fit.json``: per series parameters with units, fit and constraints.
+
+    Statistics that do not exist (biomass R2 of a series without biomass) are ``null``.
+    """
     series = []
     for name in result["series"].values:
         row = result.sel(series=name)
         entry = {
             "series": str(name),
             "status": str(row["status"].values),
-            "co2_r2": float(row["co2_r2"]),
-            "co2_rmse_mg_C_per_g": float(row["co2_rmse"]),
-            "loss": float(row["loss"]),
+            "n_co2": int(np.isfinite(row["co2"].values).sum()),
+            "co2_r2": _number(row["co2_r2"]),
+            "co2_rmse_mg_C_per_g": _number(row["co2_rmse"]),
+            "loss": _number(row["loss"]),
             "parameters": {
                 p.name: {"value": float(v), "unit": p.unit}
                 for p, v in zip(model.PARAMETERS, row["params"].values, strict=True)
@@ -309,7 +319,7 @@ def calibration_report(result: xr.Dataset) -> dict[str, Any]:
                 str(label): {
                     "description": str(description),
                     "passed": bool(passed),
-                    "violation": float(violation),
+                    "violation": _number(violation),
                 }
                 for label, description, passed, violation in zip(
                     result["constraint"].values,
@@ -321,8 +331,8 @@ def calibration_report(result: xr.Dataset) -> dict[str, Any]:
             },
         }
         if "biomass_r2" in result:
-            entry["biomass_r2"] = float(row["biomass_r2"])
-            entry["biomass_rmse_mg_C_per_g"] = float(row["biomass_rmse"])
+            entry["biomass_r2"] = _number(row["biomass_r2"])
+            entry["biomass_rmse_mg_C_per_g"] = _number(row["biomass_rmse"])
         series.append(entry)
     return {"source": result.attrs["source"], "series": series}
 

@@ -90,6 +90,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     from soilsciml.calibrate import calibrate_hysomi, initial_pools, write_calibration
     from soilsciml.data.incubation import read_incubation
 
+    factors = {}
+    for text in args.factor:
+        label, _, value = text.partition("=")
+        try:
+            factors[label.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--factor {text!r}: expected LABEL=NUMBER, e.g. P11=0.95") from None
     data = IncubationFormat(
         time_column=args.time_column,
         time_unit=args.time_unit,
@@ -110,7 +117,11 @@ def _calibrate(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         constraint_weight=args.constraint_weight,
         seed=args.seed,
-        constraints=HySoMiConstraintConfig(setting=args.setting),
+        constraints=HySoMiConstraintConfig(
+            setting=args.setting,
+            factor_labels=tuple(factors),
+            factor_values=tuple(factors.values()),
+        ),
     )
     series = read_incubation(args.input, **dataclasses.asdict(data))
     if "traits" in series and args.model is None:
@@ -193,6 +204,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="initial pool in mg C/g (B_A, B_D, C_H, C_L, C_LS); repeat for several",
     )
     cal.add_argument("--setting", choices=CONSTRAINT_SETTINGS, default="real")
+    cal.add_argument(
+        "--factor",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="re-threshold a constraint, e.g. P11=0.95 for a 3-day series; repeat for several",
+    )
     cal.add_argument("--starts", type=int, default=8, help="Latin-hypercube starts per series")
     cal.add_argument("--adam-steps", type=int, default=300)
     cal.add_argument("--polish-steps", type=int, default=200, help="BFGS steps (0: none)")
