@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from soilsciml.calibrate import InitialPoolError, initial_pools
+from soilsciml.config import IncubationFormat
 from soilsciml.data.incubation import IncubationError, read_incubation
 from soilsciml.models import hysomi as model
 
@@ -112,12 +113,13 @@ def test_calibrate_recovers_a_synthetic_series(tmp_path, capsys):
 def test_units_are_converted_exactly(tmp_path):
     rows = [["0", "0", "0.2"], ["0.5", "10", "0.3"], ["1", "25", "0.5"], ["2", "40", ""]]
     path = _write_csv(tmp_path / "a.csv", ["t", "c", "b"], rows)
-    ds = read_incubation(path, "t", "d", "c", "umol/g", biomass_column="b", biomass_unit="mmol/g")
+    fmt = IncubationFormat("t", "d", "c", "umol/g", biomass_column="b", biomass_unit="mmol/g")
+    ds = read_incubation(path, fmt)
     np.testing.assert_array_equal(ds["time"].values[0], [0.0, 12.0, 24.0, 48.0])
     np.testing.assert_array_equal(ds["co2"].values[0], np.array([0, 10, 25, 40]) * 0.012011)
     np.testing.assert_array_equal(ds["biomass"].values[0, :3], np.array([0.2, 0.3, 0.5]) * 12.011)
     assert np.isnan(ds["biomass"].values[0, 3])
-    minutes = read_incubation(path, "t", "min", "c", "ug/g")
+    minutes = read_incubation(path, IncubationFormat("t", "min", "c", "ug/g"))
     np.testing.assert_allclose(minutes["time"].values[0], [0, 0.5 / 60, 1 / 60, 2 / 60])
     np.testing.assert_allclose(minutes["co2"].values[0], [0, 0.01, 0.025, 0.04], rtol=1e-15)
     assert ds["co2"].attrs["units"] == "mg C/g" and ds["time"].attrs["units"] == "h"
@@ -132,12 +134,11 @@ def test_rate_and_cumulative_give_the_same_series(tmp_path):
         rows = [[repr(float(t)), repr(float(v))] for t, v in zip(times, values, strict=True)]
         return _write_csv(tmp_path / name, ["time", "co2"], rows)
 
-    from_rate = read_incubation(table("r.csv", hours, rate), co2_kind="rate")
+    from_rate = read_incubation(table("r.csv", hours, rate), IncubationFormat(co2_kind="rate"))
     from_cumulative = read_incubation(table("c.csv", hours, cumulative))
     np.testing.assert_allclose(from_rate["co2"].values, from_cumulative["co2"].values, atol=1e-15)
-    rate_per_day = read_incubation(
-        table("rd.csv", hours / 24, rate * 24), time_unit="d", co2_kind="rate"
-    )
+    per_day = IncubationFormat(time_unit="d", co2_kind="rate")
+    rate_per_day = read_incubation(table("rd.csv", hours / 24, rate * 24), per_day)
     np.testing.assert_allclose(rate_per_day["co2"].values, from_cumulative["co2"].values)
 
 
@@ -216,7 +217,7 @@ def test_netcdf_input_and_traits(tmp_path):
     rows = [["a", "0", "0", "7"], ["a", "1", "0.2", "7"], ["b", "0", "0", "9"]]
     rows += [["b", "2", "0.5", "9"], ["a", "2", "0.3", "7"], ["b", "3", "0.6", "9"]]
     path = _write_csv(tmp_path / "t.csv", ["series", "time", "co2", "trait_gc"], rows)
-    from_csv = read_incubation(path, min_times=3)
+    from_csv = read_incubation(path)
     np.testing.assert_array_equal(from_csv["traits"].values, [[7.0], [9.0]])
     columns = list(zip(*rows, strict=True))
     table = xr.Dataset(

@@ -284,6 +284,7 @@ def _result_dataset(ds, config, constraints, problem, grids, fit) -> xr.Dataset:
         "title": "HySoMi calibration to incubation series",
         "source": ds.attrs.get("source", ""),
         "co2_kind": ds.attrs.get("co2_kind", "cumulative"),
+        "format": ds.attrs.get("format", ""),
         "config": json.dumps(to_dict(config)),
         "soilsciml_version": __version__,
     }

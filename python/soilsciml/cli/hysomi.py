@@ -123,7 +123,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             factor_values=tuple(factors.values()),
         ),
     )
-    series = read_incubation(args.input, **dataclasses.asdict(data))
+    series = read_incubation(args.input, data)
     if "traits" in series and args.model is None:
         print("traits found but no --model given: fitting the 13 parameters of each series")
     result = calibrate_hysomi(series, config, model_dir=args.model)

@@ -21,22 +21,26 @@ Every problem is a one-line :class:`IncubationError` naming the file, the column
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from soilsciml.data.schema import DatasetError
 
+if TYPE_CHECKING:
+    from soilsciml.config import IncubationFormat
+
 __all__ = [
     "CARBON_UNITS",
     "CO2_KINDS",
     "TIME_UNITS",
     "IncubationError",
-    "carbon_factor",
     "read_incubation",
-    "time_factor",
 ]
 
 #: Time unit -> hours per unit.
@@ -62,22 +66,6 @@ TRAIT_PREFIX = "trait_"
 
 class IncubationError(DatasetError):
     """An incubation file cannot be read as series; the message names the column and line."""
-
-
-def time_factor(unit: str) -> float:
-    """Hours per ``unit``; raises :class:`IncubationError` for an unknown unit."""
-    if unit not in TIME_UNITS:
-        raise IncubationError(f"unknown time unit {unit!r}; known: {', '.join(TIME_UNITS)}")
-    return TIME_UNITS[unit]
-
-
-def carbon_factor(unit: str, what: str = "CO2") -> float:
-    """mg C/g per ``unit``; raises :class:`IncubationError` for an unknown unit."""
-    if unit not in CARBON_UNITS:
-        raise IncubationError(
-            f"unknown {what} unit {unit!r}; known: {', '.join(CARBON_UNITS)} (per g soil)"
-        )
-    return CARBON_UNITS[unit]
 
 
 def _read_csv(path: Path) -> tuple[dict[str, list[str]], list[str]]:
@@ -158,37 +146,19 @@ def _cumulative_from_rate(times: np.ndarray, rate: np.ndarray) -> np.ndarray:
     return np.where(observed, np.interp(times, grid, cumulative), np.nan)
 
 
-def read_incubation(
-    path: str | Path,
-    time_column: str = "time",
-    time_unit: str = "h",
-    co2_column: str = "co2",
-    co2_unit: str = "mg/g",
-    co2_kind: str = "cumulative",
-    biomass_column: str | None = None,
-    biomass_unit: str = "mg/g",
-    series_column: str = "series",
-    min_times: int = 3,
-) -> xr.Dataset:
+def read_incubation(path: str | Path, fmt: IncubationFormat | None = None) -> xr.Dataset:
     """Read incubation series into a Dataset with dims (series, obs) in hours and mg C/g.
 
     Parameters
     ----------
     path : str or Path
-        CSV file (header row, one observation per row) or NetCDF file (1-D variables along
-        one dimension, named like the columns).
-    time_column, co2_column, biomass_column, series_column : str
-        Column names; ``biomass_column`` None when biomass is not observed; a file without
-        ``series_column`` holds one series, named after the file.
-    time_unit : str
-        A key of :data:`TIME_UNITS`.
-    co2_unit, biomass_unit : str
-        Keys of :data:`CARBON_UNITS`; with ``co2_kind="rate"`` the CO2 column is in
-        ``co2_unit`` per ``time_unit``.
-    co2_kind : str
-        ``cumulative`` or ``rate`` (see the module notes).
-    min_times : int
-        Fewest distinct times with a CO2 value a series needs.
+        CSV file (header row, one observation per row) or NetCDF file (``.nc``; 1-D variables
+        along one dimension, named like the columns).
+    fmt : IncubationFormat, optional
+        Column names, units (keys of :data:`TIME_UNITS` and :data:`CARBON_UNITS`; for a rate
+        series the CO2 column is in ``co2_unit`` per ``time_unit``), cumulative or rate, and
+        the fewest distinct times with CO2 a series needs. A file without the series column
+        holds one series, named after the file.
 
     Returns
     -------
@@ -199,16 +169,16 @@ def read_incubation(
 
     Raises
     ------
+    FileNotFoundError
+        If ``path`` does not exist.
     IncubationError
-        For a missing file column, a non-numeric or missing required value, an unknown unit,
-        a negative time or biomass, a series with too few observation times.
+        For a missing column, a non-numeric or missing required value, a negative time or
+        biomass, a series with too few observation times, an empty or ragged file.
     """
+    from soilsciml.config import IncubationFormat
+
+    fmt = fmt or IncubationFormat()
     path = Path(path)
-    hours = time_factor(time_unit)
-    co2_factor = carbon_factor(co2_unit)
-    biomass_factor = None if biomass_column is None else carbon_factor(biomass_unit, "biomass")
-    if co2_kind not in CO2_KINDS:
-        raise IncubationError(f"CO2 kind must be one of {', '.join(CO2_KINDS)}; got {co2_kind!r}")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() in (".nc", ".nc4", ".netcdf"):
@@ -220,39 +190,41 @@ def read_incubation(
             raise IncubationError(f"{path} is not a text CSV file") from None
     if not labels:
         raise IncubationError(f"{path}: no data rows")
-    time = _numbers(path, columns, labels, time_column, allow_missing=False) * hours
+    hours = TIME_UNITS[fmt.time_unit]
+    time = _numbers(path, columns, labels, fmt.time_column, allow_missing=False) * hours
     negative = np.flatnonzero(time < 0)
     if negative.size:
         raise IncubationError(
-            f"{path} {labels[negative[0]]}: column {time_column!r} is negative "
+            f"{path} {labels[negative[0]]}: column {fmt.time_column!r} is negative "
             "(time is counted from the pulse)"
         )
-    co2 = _numbers(path, columns, labels, co2_column, allow_missing=True) * co2_factor
-    if co2_kind == "rate":
+    co2 = _numbers(path, columns, labels, fmt.co2_column, True) * CARBON_UNITS[fmt.co2_unit]
+    if fmt.co2_kind == "rate":
         co2 /= hours
     biomass = None
-    if biomass_column is not None:
-        biomass = _numbers(path, columns, labels, biomass_column, True) * biomass_factor
+    if fmt.biomass_column is not None:
+        biomass = _numbers(path, columns, labels, fmt.biomass_column, True)
+        biomass *= CARBON_UNITS[fmt.biomass_unit]
         negative = np.flatnonzero(biomass < 0)
         if negative.size:
             raise IncubationError(
-                f"{path} {labels[negative[0]]}: column {biomass_column!r} is negative"
+                f"{path} {labels[negative[0]]}: column {fmt.biomass_column!r} is negative"
             )
-    if series_column in columns:
-        names = [str(v).strip() for v in columns[series_column]]
+    if fmt.series_column in columns:
+        names = [str(v).strip() for v in columns[fmt.series_column]]
         missing = [labels[i] for i, name in enumerate(names) if name.lower() in _MISSING]
         if missing:
-            raise IncubationError(f"{path} {missing[0]}: column {series_column!r} has no value")
+            raise IncubationError(f"{path} {missing[0]}: column {fmt.series_column!r} has no value")
     else:
         names = [path.stem] * len(labels)
     trait_names = sorted(c for c in columns if c.startswith(TRAIT_PREFIX))
     traits = {c: _numbers(path, columns, labels, c, allow_missing=False) for c in trait_names}
-    return _series_dataset(
-        path, names, labels, time, co2, biomass, traits, co2_kind, min_times, co2_column
-    )
+    ds = _series_dataset(path, names, labels, time, co2, biomass, traits, fmt)
+    ds.attrs["format"] = json.dumps(dataclasses.asdict(fmt))
+    return ds
 
 
-def _series_dataset(path, names, labels, time, co2, biomass, traits, kind, min_times, co2_column):
+def _series_dataset(path, names, labels, time, co2, biomass, traits, fmt):
     series = list(dict.fromkeys(names))
     names = np.asarray(names)
     rows = [np.flatnonzero(names == s) for s in series]
@@ -265,12 +237,12 @@ def _series_dataset(path, names, labels, time, co2, biomass, traits, kind, min_t
     for s, (name, r) in enumerate(zip(series, rows, strict=True)):
         t, value = time[r], co2[r]
         n_times = np.unique(t[~np.isnan(value)]).size
-        if n_times < min_times:
+        if n_times < fmt.min_times:
             raise IncubationError(
                 f"{path}: series {name!r} has {n_times} time(s) with a value in column "
-                f"{co2_column!r}; at least {min_times} are needed"
+                f"{fmt.co2_column!r}; at least {fmt.min_times} are needed"
             )
-        if kind == "rate":
+        if fmt.co2_kind == "rate":
             cumulative = _cumulative_from_rate(t, value)
         else:
             at_zero = value[(t == 0) & ~np.isnan(value)]
@@ -289,6 +261,7 @@ def _series_dataset(path, names, labels, time, co2, biomass, traits, kind, min_t
                 )
             trait_values[s, j] = values[r[0]]
     dims = ("series", "obs")
+    kind = fmt.co2_kind
     input_units = "mg C/g" if kind == "cumulative" else "mg C/(g h)"
     data = {
         "time": (dims, out["time"], {"long_name": "time since the pulse", "units": "h"}),
