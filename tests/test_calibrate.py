@@ -137,6 +137,22 @@ def test_rate_and_cumulative_give_the_same_series(tmp_path):
     from_rate = read_incubation(table("r.csv", hours, rate), IncubationFormat(co2_kind="rate"))
     from_cumulative = read_incubation(table("c.csv", hours, cumulative))
     np.testing.assert_allclose(from_rate["co2"].values, from_cumulative["co2"].values, atol=1e-15)
+    replicated = _write_csv(
+        tmp_path / "rr.csv",
+        ["time", "co2"],
+        [
+            [repr(float(h)), repr(float(r * f))]
+            for h, r in zip(hours, rate, strict=True)
+            for f in (1.1, 0.9)
+        ]
+        + [["4.0", ""]],
+    )
+    from_replicates = read_incubation(replicated, IncubationFormat(co2_kind="rate"))
+    values, times = from_replicates["co2"].values[0], from_replicates["time"].values[0]
+    kept = ~np.isnan(values)
+    assert kept.sum() == 2 * hours.size
+    np.testing.assert_allclose(values[kept], np.repeat(cumulative, 2), rtol=1e-14)
+    np.testing.assert_array_equal(times[kept], np.repeat(hours, 2))
     per_day = IncubationFormat(time_unit="d", co2_kind="rate")
     rate_per_day = read_incubation(table("rd.csv", hours / 24, rate * 24), per_day)
     np.testing.assert_allclose(rate_per_day["co2"].values, from_cumulative["co2"].values)

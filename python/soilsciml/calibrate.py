@@ -218,7 +218,8 @@ def _result_dataset(ds, config, constraints, problem, grids, fit) -> xr.Dataset:
         hourly[s, : on_hour.sum()] = states[s, : grid.size][on_hour]
         code = int(fit["codes"][s])
         ok = code == 0 and fit["loss"][s] < FAILED_LOSS
-        status.append("ok" if ok else SOLVE_MESSAGES.get(code, "every start failed to solve"))
+        failure = SOLVE_MESSAGES.get(code) if code else "the best start's loss is not finite"
+        status.append("ok" if ok else failure or f"solver failure (code {code})")
         fit_stats[s, :2] = _r2_rmse(co2_fit[s], ds["co2"].values[s])
         if "biomass" in ds:
             fit_stats[s, 2:] = _r2_rmse(biomass_fit[s], ds["biomass"].values[s])
