@@ -83,7 +83,7 @@ def test_calibrate_recovers_a_synthetic_series(tmp_path, capsys):
     args = ["hysomi", "calibrate", str(path), "--time-column", "day", "--time-unit", "d"]
     args += ["--co2-column", "co2_umol", "--co2-unit", "umol/g", "--cumulative"]
     args += ["--biomass-column", "mic", "--biomass-unit", "ug/g"]
-    args += [f"--initial={k}={v}" for k, v in PULSE.items()]
+    args += ["--initial", *(f"{k}={v}" for k, v in PULSE.items())]
     args += ["--starts", "4", "--adam-steps", "150", "--polish-steps", "100", "--out", str(out)]
     assert main(args) == 0
     assert "A: ok" in capsys.readouterr().out

@@ -183,25 +183,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal = sub.add_parser(
         "calibrate", help="fit the PBM parameters to incubation series (CSV or NetCDF)"
     )
-    cal.add_argument("input", type=Path, help="series file: CSV, or NetCDF (.nc)")
-    cal.add_argument("--time-column", default="time")
+    cal.add_argument("input", type=Path, metavar="SERIES", help="series file: CSV or NetCDF (.nc)")
+    cal.add_argument("--time-column", default="time", metavar="NAME")
     cal.add_argument("--time-unit", default="h", help="min, h or d (default h)")
-    cal.add_argument("--co2-column", default="co2")
+    cal.add_argument("--co2-column", default="co2", metavar="NAME")
     cal.add_argument(
         "--co2-unit", default="mg/g", help="mg/g, g/kg, ug/g, mg/kg, umol/g or mmol/g (of C)"
     )
     kind = cal.add_mutually_exclusive_group()
     kind.add_argument("--cumulative", action="store_true", help="CO2 is cumulative (default)")
     kind.add_argument("--rate", action="store_true", help="CO2 is a rate per time unit")
-    cal.add_argument("--biomass-column", default=None, help="microbial biomass C (B_A + B_D)")
+    cal.add_argument(
+        "--biomass-column", default=None, metavar="NAME", help="microbial biomass C (B_A + B_D)"
+    )
     cal.add_argument("--biomass-unit", default="mg/g")
-    cal.add_argument("--series-column", default="series", help="column grouping rows")
+    cal.add_argument(
+        "--series-column", default="series", metavar="NAME", help="column grouping rows"
+    )
     cal.add_argument(
         "--initial",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="NAME=VALUE",
-        help="initial pool in mg C/g (B_A, B_D, C_H, C_L, C_LS); repeat for several",
+        help="initial pools in mg C/g (B_A, B_D, C_H, C_L, C_LS), e.g. C_L=6.0 B_D=0.33",
     )
     cal.add_argument("--setting", choices=CONSTRAINT_SETTINGS, default="real")
     cal.add_argument(
@@ -219,7 +224,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument("--min-times", type=int, default=3, help="fewest times per series")
     cal.add_argument("--seed", type=int, default=0)
     cal.add_argument(
-        "--model", type=Path, default=None, help="trained trait network run (not available yet)"
+        "--model",
+        type=Path,
+        default=None,
+        metavar="RUNDIR",
+        help="trained trait network run (not available yet)",
     )
-    cal.add_argument("--out", type=Path, required=True, help="run directory")
+    cal.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
     cal.set_defaults(handler=_calibrate)
