@@ -70,7 +70,7 @@ class IncubationError(DatasetError):
 
 def _read_csv(path: Path) -> tuple[dict[str, list[str]], list[str]]:
     """Columns as lists of cell texts, and a row label ('line N') for each row."""
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
