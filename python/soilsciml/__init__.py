@@ -32,6 +32,11 @@ _LAZY = {
     "simulate_hysomi": "soilsciml.data.hysomi",
     "generate_hysomi": "soilsciml.data.hysomi",
     "constraint_pass_rates": "soilsciml.data.hysomi",
+    "HySoMiCalibrationConfig": "soilsciml.config",
+    "IncubationFormat": "soilsciml.config",
+    "read_incubation": "soilsciml.data.incubation",
+    "calibrate_hysomi": "soilsciml.calibrate",
+    "write_calibration": "soilsciml.calibrate",
 }
 
 __all__ = ["__version__", *_LAZY]

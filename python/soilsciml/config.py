@@ -19,8 +19,10 @@ import tomli_w
 
 __all__ = [
     "ConfigError",
+    "HySoMiCalibrationConfig",
     "HySoMiConstraintConfig",
     "HySoMiGeneratorConfig",
+    "IncubationFormat",
     "NoiseConfig",
     "SOCGridConfig",
     "SOCInitialConfig",
@@ -451,3 +453,122 @@ class HySoMiGeneratorConfig:
             f"trait_min must be below trait_max; got {self.trait_min}, {self.trait_max}",
         )
         _require(self.trait_noise >= 0, f"trait_noise must be >= 0; got {self.trait_noise}")
+
+
+@dataclass(frozen=True)
+class IncubationFormat:
+    """How an incubation file is laid out and which units it uses (``data.incubation``).
+
+    Parameters
+    ----------
+    time_column, co2_column : str
+        Names of the time and CO2 columns.
+    time_unit : str
+        ``min``, ``h`` or ``d``.
+    co2_unit, biomass_unit : str
+        Carbon per g soil: ``mg/g``, ``g/kg``, ``ug/g``, ``mg/kg``, ``umol/g`` or ``mmol/g``;
+        for a rate series the CO2 column is in ``co2_unit`` per ``time_unit``.
+    co2_kind : str
+        ``cumulative`` or ``rate``.
+    biomass_column : str or None
+        Column of microbial biomass carbon (B_A + B_D), if observed.
+    series_column : str
+        Column grouping rows into series (absent: one series).
+    min_times : int
+        Fewest distinct observation times a series needs.
+    """
+
+    time_column: str = "time"
+    time_unit: str = "h"
+    co2_column: str = "co2"
+    co2_unit: str = "mg/g"
+    co2_kind: str = "cumulative"
+    biomass_column: str | None = None
+    biomass_unit: str = "mg/g"
+    series_column: str = "series"
+    min_times: int = 3
+
+    def __post_init__(self) -> None:
+        from soilsciml.data.incubation import CARBON_UNITS, CO2_KINDS, TIME_UNITS
+
+        _choice(self.time_unit, tuple(TIME_UNITS), "data.time_unit")
+        _choice(self.co2_unit, tuple(CARBON_UNITS), "data.co2_unit")
+        _choice(self.biomass_unit, tuple(CARBON_UNITS), "data.biomass_unit")
+        _choice(self.co2_kind, CO2_KINDS, "data.co2_kind")
+        _require(
+            isinstance(self.min_times, int) and self.min_times >= 2,
+            f"data.min_times must be an integer >= 2; got {self.min_times!r}",
+        )
+
+
+def _initial_pools() -> tuple[float, ...]:
+    from soilsciml.models.hysomi import INITIAL_STATE
+
+    return tuple(float(v) for v in INITIAL_STATE)
+
+
+@dataclass(frozen=True)
+class HySoMiCalibrationConfig:
+    """Calibration of the HySoMi PBM parameters to incubation series (spec section 7).
+
+    Parameters
+    ----------
+    data : IncubationFormat
+        Columns and units of the input file.
+    initial : tuple of float
+        The six pools at t = 0 in mg C/g, in the order B_A, B_D, C_H, C_L, C_LS, CO2
+        (CO2 must be 0: cumulative series are offset to start at 0).
+    n_starts : int
+        Latin-hypercube starts per series.
+    adam_steps, polish_steps : int
+        Adam iterations on every start; BFGS iterations on the best one (0: no polish).
+    learning_rate : float
+        Adam step size on the unbounded parameters.
+    constraint_weight, biomass_weight : float
+        Weights of the relative constraint violations and of the biomass misfit, relative to
+        the CO2 misfit (mean squared error over the observations' variance).
+    seed : int
+        Seed of the starts.
+    constraints : HySoMiConstraintConfig
+        Constraint set (default: the real-data set).
+    solver : SolverConfig
+        ODE solver settings.
+    """
+
+    data: IncubationFormat = field(default_factory=IncubationFormat)
+    initial: tuple[float, ...] = field(default_factory=_initial_pools)
+    n_starts: int = 8
+    adam_steps: int = 300
+    polish_steps: int = 200
+    learning_rate: float = 0.05
+    constraint_weight: float = 1.0
+    biomass_weight: float = 1.0
+    seed: int = 0
+    constraints: HySoMiConstraintConfig = field(
+        default_factory=lambda: HySoMiConstraintConfig(setting="real")
+    )
+    solver: SolverConfig = field(
+        default_factory=lambda: SolverConfig(rtol=1e-6, atol=1e-9, max_steps=4096)
+    )
+
+    def __post_init__(self) -> None:
+        _require(len(self.initial) == 6, f"initial must hold 6 pools; got {len(self.initial)}")
+        _require(
+            all(v >= 0 and v < float("inf") for v in self.initial),
+            f"initial pools must be finite and >= 0; got {self.initial}",
+        )
+        _require(self.initial[5] == 0, "initial CO2 must be 0 (series are offset to start at 0)")
+        _require(sum(self.initial[:2]) > 0, "initial biomass B_A + B_D must be positive")
+        for name in ("n_starts", "adam_steps"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and value >= 1,
+                f"{name} must be a positive integer; got {value!r}",
+            )
+        _require(
+            isinstance(self.polish_steps, int) and self.polish_steps >= 0,
+            f"polish_steps must be a non-negative integer; got {self.polish_steps!r}",
+        )
+        _positive(self.learning_rate, "learning_rate")
+        for name in ("constraint_weight", "biomass_weight"):
+            _require(getattr(self, name) >= 0, f"{name} must be >= 0; got {getattr(self, name)}")

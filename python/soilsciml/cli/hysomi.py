@@ -11,8 +11,10 @@ from soilsciml.config import (
     CONSTRAINT_SETTINGS,
     GENERATOR_ACTIVATIONS,
     SOLVERS,
+    HySoMiCalibrationConfig,
     HySoMiConstraintConfig,
     HySoMiGeneratorConfig,
+    IncubationFormat,
 )
 
 __all__ = ["register"]
@@ -84,6 +86,59 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from soilsciml.calibrate import calibrate_hysomi, initial_pools, write_calibration
+    from soilsciml.data.incubation import read_incubation
+
+    factors = {}
+    for text in args.factor:
+        label, _, value = text.partition("=")
+        try:
+            factors[label.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--factor {text!r}: expected LABEL=NUMBER, e.g. P11=0.95") from None
+    data = IncubationFormat(
+        time_column=args.time_column,
+        time_unit=args.time_unit,
+        co2_column=args.co2_column,
+        co2_unit=args.co2_unit,
+        co2_kind="rate" if args.rate else "cumulative",
+        biomass_column=args.biomass_column,
+        biomass_unit=args.biomass_unit,
+        series_column=args.series_column,
+        min_times=args.min_times,
+    )
+    config = HySoMiCalibrationConfig(
+        data=data,
+        initial=initial_pools(args.initial),
+        n_starts=args.starts,
+        adam_steps=args.adam_steps,
+        polish_steps=args.polish_steps,
+        learning_rate=args.learning_rate,
+        constraint_weight=args.constraint_weight,
+        seed=args.seed,
+        constraints=HySoMiConstraintConfig(
+            setting=args.setting,
+            factor_labels=tuple(factors),
+            factor_values=tuple(factors.values()),
+        ),
+    )
+    series = read_incubation(args.input, data)
+    if "traits" in series and args.model is None:
+        print("traits found but no --model given: fitting the 13 parameters of each series")
+    result = calibrate_hysomi(series, config, model_dir=args.model)
+    write_calibration(result, config, args.out)
+    for name in result["series"].values:
+        row = result.sel(series=name)
+        print(
+            f"{name}: {row['status'].item()}, R2 of CO2 {float(row['co2_r2']):.4f}, "
+            f"constraints passed {int(row['constraint_passed'].sum())}/"
+            f"{result.sizes['constraint']}"
+        )
+    print(f"wrote {args.out}: fit.json, results.nc, config.toml, one figure per series")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``hysomi`` command group."""
     group = commands.add_parser("hysomi", help="HySoMi microbial model: simulate, data, checks")
@@ -124,3 +179,56 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="constraint set (default: the dataset's own, else synthetic)",
     )
     check.set_defaults(handler=_check)
+
+    cal = sub.add_parser(
+        "calibrate", help="fit the PBM parameters to incubation series (CSV or NetCDF)"
+    )
+    cal.add_argument("input", type=Path, metavar="SERIES", help="series file: CSV or NetCDF (.nc)")
+    cal.add_argument("--time-column", default="time", metavar="NAME")
+    cal.add_argument("--time-unit", default="h", help="min, h or d (default h)")
+    cal.add_argument("--co2-column", default="co2", metavar="NAME")
+    cal.add_argument(
+        "--co2-unit", default="mg/g", help="mg/g, g/kg, ug/g, mg/kg, umol/g or mmol/g (of C)"
+    )
+    kind = cal.add_mutually_exclusive_group()
+    kind.add_argument("--cumulative", action="store_true", help="CO2 is cumulative (default)")
+    kind.add_argument("--rate", action="store_true", help="CO2 is a rate per time unit")
+    cal.add_argument(
+        "--biomass-column", default=None, metavar="NAME", help="microbial biomass C (B_A + B_D)"
+    )
+    cal.add_argument("--biomass-unit", default="mg/g")
+    cal.add_argument(
+        "--series-column", default="series", metavar="NAME", help="column grouping rows"
+    )
+    cal.add_argument(
+        "--initial",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="initial pools in mg C/g (B_A, B_D, C_H, C_L, C_LS), e.g. C_L=6.0 B_D=0.33",
+    )
+    cal.add_argument("--setting", choices=CONSTRAINT_SETTINGS, default="real")
+    cal.add_argument(
+        "--factor",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="re-threshold a constraint, e.g. P11=0.95 for a 3-day series; repeat for several",
+    )
+    cal.add_argument("--starts", type=int, default=8, help="Latin-hypercube starts per series")
+    cal.add_argument("--adam-steps", type=int, default=300)
+    cal.add_argument("--polish-steps", type=int, default=200, help="BFGS steps (0: none)")
+    cal.add_argument("--learning-rate", type=float, default=0.05)
+    cal.add_argument("--constraint-weight", type=float, default=1.0)
+    cal.add_argument("--min-times", type=int, default=3, help="fewest times per series")
+    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="RUNDIR",
+        help="trained trait network run (not available yet)",
+    )
+    cal.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
+    cal.set_defaults(handler=_calibrate)
