@@ -27,6 +27,9 @@ _LAZY = {
     "GridSpec": "soilsciml.search",
     "load_grid": "soilsciml.search",
     "run_grid": "soilsciml.search",
+    "distil_terms": "soilsciml.interpret",
+    "distil_callables": "soilsciml.interpret",
+    "distil_report": "soilsciml.interpret",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -9,13 +9,20 @@ from soilsciml.interpret.distil import (
     distil_terms,
     sample_points,
 )
-from soilsciml.interpret.library import InputPoint, TermLibrary
+from soilsciml.interpret.library import (
+    InputPoint,
+    ProductionLibrary,
+    RespirationLibrary,
+    TermLibrary,
+)
 from soilsciml.interpret.report import distil_report, reference_expressions, sensitivities
 
 __all__ = [
     "DistilConfig",
     "DistilledTerms",
     "InputPoint",
+    "ProductionLibrary",
+    "RespirationLibrary",
     "SampleError",
     "TermFit",
     "TermLibrary",

@@ -18,6 +18,8 @@ from soilsciml.config import ConfigError
 from soilsciml.interpret.library import (
     INPUTS,
     InputPoint,
+    ProductionLibrary,
+    RespirationLibrary,
     Term,
     TermLibrary,
     build_terms,
@@ -42,21 +44,13 @@ class SampleError(ValueError):
     """Samples or network outputs given to the distillation are unusable; names the key."""
 
 
-def _production_library() -> TermLibrary:
-    return TermLibrary(depth_decay="both")
-
-
-def _respiration_library() -> TermLibrary:
-    return TermLibrary(soc_factor="both")
-
-
 @dataclass(frozen=True)
 class DistilConfig:
     """Settings of the symbolic distillation.
 
     Parameters
     ----------
-    production, respiration : TermLibrary
+    production, respiration : ProductionLibrary, RespirationLibrary
         Candidate terms of P (default: terms with and without ``exp(-k z)``, times
         ``{1, 25/Clay}``, times monomials up to degree 2 in centred pH and CEC; 24 terms) and
         of R (the same with an OC factor instead of the depth decay; 24 terms).
@@ -75,8 +69,8 @@ class DistilConfig:
         Where the comparison with the reference truth evaluates values and sensitivities.
     """
 
-    production: TermLibrary = field(default_factory=_production_library)
-    respiration: TermLibrary = field(default_factory=_respiration_library)
+    production: ProductionLibrary = field(default_factory=ProductionLibrary)
+    respiration: RespirationLibrary = field(default_factory=RespirationLibrary)
     threshold: float = 0.03
     ridge: float = 0.0
     weighting: str = "relative"
@@ -206,7 +200,9 @@ def _output(values: np.ndarray, name: str, n: int) -> np.ndarray:
     return values
 
 
-def _fit_one(symbol: str, target: np.ndarray, points: Samples, library: TermLibrary, config):
+def _fit_one(
+    symbol: str, target: np.ndarray, points: Samples, library: TermLibrary, config: DistilConfig
+) -> TermFit:
     terms = build_terms(library)
     decay_mask = np.array([term.decay for term in terms])
     if config.weighting == "relative":

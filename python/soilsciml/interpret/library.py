@@ -21,7 +21,16 @@ import numpy as np
 
 from soilsciml.config import ConfigError
 
-__all__ = ["INPUTS", "InputPoint", "Term", "TermLibrary", "build_terms", "evaluate_terms"]
+__all__ = [
+    "INPUTS",
+    "InputPoint",
+    "ProductionLibrary",
+    "RespirationLibrary",
+    "Term",
+    "TermLibrary",
+    "build_terms",
+    "evaluate_terms",
+]
 
 #: Network inputs in the contract's order (pH, OC, CEC, Clay, z, t), as sample keys.
 INPUTS = ("ph", "soc", "cec", "clay", "depth", "time")
@@ -95,6 +104,20 @@ class TermLibrary:
                 raise ConfigError(
                     f"library.{name} must be one of {', '.join(_FACTOR_CHOICES)}; got {value!r}"
                 )
+
+
+@dataclass(frozen=True)
+class ProductionLibrary(TermLibrary):
+    """Default library of P: terms with and without ``exp(-k z)`` (24 terms)."""
+
+    depth_decay: str = "both"
+
+
+@dataclass(frozen=True)
+class RespirationLibrary(TermLibrary):
+    """Default library of R: terms with and without the OC factor (24 terms)."""
+
+    soc_factor: str = "both"
 
 
 @dataclass(frozen=True)

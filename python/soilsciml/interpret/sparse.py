@@ -31,6 +31,8 @@ CHI2_95 = 3.841458820694124
 _RSS_FLOOR = 1e-24
 #: Rounds of (refine k on a support, re-threshold at the refined k).
 _MAX_ROUNDS = 5
+#: Points of the scan that precedes each bounded 1-D search of k.
+_SCAN_POINTS = 17
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,27 @@ def _support_fit(
     return SparseFit(coefficients, float(k), float(residual @ residual))
 
 
+def _bracket(function: Callable[[float], float], points: np.ndarray) -> tuple[float, float]:
+    """Neighbours of the point of ``points`` where ``function`` is least."""
+    best = int(np.argmin([function(k) for k in points]))
+    return points[max(best - 1, 0)], points[min(best + 1, points.size - 1)]
+
+
+def _minimise_on(function: Callable[[float], float], grid: np.ndarray) -> float:
+    """Minimum over [grid[0], grid[-1]]: the grid, a finer linear scan around its best point,
+    then Brent's bounded search between the scan's neighbours.
+
+    On a single site the RSS profile of k has two near-zero minima a few percent apart (pH
+    is linear in depth there), so a local search alone may settle in either.
+    """
+    left, right = _bracket(function, grid)
+    left, right = _bracket(function, np.linspace(left, right, _SCAN_POINTS))
+    result = optimize.minimize_scalar(
+        function, bounds=(left, right), method="bounded", options={"xatol": 1e-9 * grid[-1]}
+    )
+    return float(result.x)
+
+
 def _criterion(rss: float, n_terms: int, n: int, floor: float) -> float:
     return n * np.log(max(rss, floor) / n) + n_terms * np.log(n)
 
@@ -177,28 +200,19 @@ def fit_decay_and_terms(
     fits = [sparse_at(k) for k in decay_grid]
     scores = [_criterion(f.rss, int(f.support.sum()), n, floor) for f in fits]
 
-    def refine(index: int) -> SparseFit:
-        """Alternate a bounded search of k on a support with re-thresholding at that k."""
-        lo = decay_grid[max(index - 1, 0)]
-        hi = decay_grid[min(index + 1, decay_grid.size - 1)]
-        fit = fits[index]
-        for _ in range(_MAX_ROUNDS):
-            support = fit.support
-            if not (support & decay_mask).any():
-                return fit
+    # Alternate: profile k on the current support over the whole range, re-threshold there.
+    fit = fits[int(np.argmin(scores))]
+    for _ in range(_MAX_ROUNDS):
+        support = fit.support
+        if not (support & decay_mask).any():
+            return fit, None
 
-            def support_rss(k: float, support: np.ndarray = support) -> float:
-                return max(_support_fit(library_at(k), target, weights, support, k).rss, floor)
+        def support_rss(k: float, support: np.ndarray = support) -> float:
+            return max(_support_fit(library_at(k), target, weights, support, k).rss, floor)
 
-            k_best = optimize.minimize_scalar(
-                support_rss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-7 * hi}
-            ).x
-            fit = sparse_at(float(k_best))
-            if np.array_equal(fit.support, support):
-                break
-        return fit
-
-    fit = refine(int(np.argmin(scores)))
+        fit = sparse_at(_minimise_on(support_rss, decay_grid))
+        if np.array_equal(fit.support, support):
+            break
     k_best = fit.decay_rate
     support = fit.support
     if not (support & decay_mask).any():
