@@ -1,5 +1,7 @@
 """Symbolic distillation of production and respiration against the reference truth."""
 
+import json
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -117,6 +119,11 @@ def test_report_and_figure(points):
     assert "k = 3.00000 1/m" in text
     assert "| d ln f / d pH | 0.2 | 0.2 | 0.1 |" in text
     assert "P ≈ exp(-3.000 z) [0.08 + 0.016 (pH - 6.5)]" in text
+    summary = json.loads(json.dumps(terms.to_dict()))
+    assert summary["production"]["terms"] == pytest.approx(
+        {"exp(-k z)": TRUTH.p0, "exp(-k z) (pH - 6.5)": TRUTH.p0 * TRUTH.p_ph}
+    )
+    assert summary["respiration"]["decay_rate_per_m"] is None
     fig = plot_distillation(terms, points, production, respiration)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
 

@@ -172,6 +172,20 @@ class DistilledTerms:
     n_samples: int
     config: DistilConfig
 
+    def to_dict(self) -> dict:
+        """Plain, JSON-ready summary: per output the expression, kept terms, k and the fit."""
+        out: dict = {"n_samples": self.n_samples}
+        for name, fit in (("production", self.production), ("respiration", self.respiration)):
+            out[name] = {
+                "expression": fit.expression(),
+                "terms": dict(fit.selected),
+                "decay_rate_per_m": fit.decay_rate,
+                "decay_interval_95": list(fit.decay_interval) if fit.decay_interval else None,
+                "r2": fit.r2,
+                "rmse_percent_per_yr": fit.rmse,
+            }
+        return out
+
 
 def _validated(samples: Mapping[str, np.ndarray]) -> Samples:
     missing = [name for name in INPUTS if name not in samples]
