@@ -37,6 +37,9 @@ _LAZY = {
     "read_incubation": "soilsciml.data.incubation",
     "calibrate_hysomi": "soilsciml.calibrate",
     "write_calibration": "soilsciml.calibrate",
+    "distil_terms": "soilsciml.interpret",
+    "distil_callables": "soilsciml.interpret",
+    "distil_report": "soilsciml.interpret",
 }
 
 __all__ = ["__version__", *_LAZY]
