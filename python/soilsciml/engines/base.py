@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from soilsciml.config import SolverConfig
+from soilsciml.config import SOCFitConfig, SolverConfig
 from soilsciml.models.soc import DriverCoefficients, ReferenceTruth
 
-__all__ = ["SOLVE_MESSAGES", "AbstractEngine", "SOCTrajectory", "SOCTruthProblem", "SolveStatus"]
+__all__ = [
+    "SOLVE_MESSAGES",
+    "AbstractEngine",
+    "SOCFitOutput",
+    "SOCTrajectory",
+    "SOCTruthProblem",
+    "SOCUDEProblem",
+    "SolveStatus",
+]
 
 #: Status code -> actionable message, shared by all engines.
 SOLVE_MESSAGES = {
@@ -97,6 +105,73 @@ class SOCTrajectory:
     num_rejected_steps: int
 
 
+@dataclass(frozen=True)
+class SOCUDEProblem:
+    """Data of one SOC UDE fit, as plain arrays (see ``contracts.md``).
+
+    Parameters
+    ----------
+    depth : ndarray, shape (nz,)
+        Uniform depth nodes in m.
+    times : ndarray, shape (nt,)
+        Observed times in years, increasing; ``times[0]`` is the start of the solve.
+    initial : ndarray, shape (nz,)
+        SOC at ``times[0]`` in %.
+    driver_times : ndarray, shape (ntd,)
+        Times (yr) at which the drivers are sampled; linear interpolation in between, clamped
+        outside.
+    drivers : ndarray, shape (ntd, nz, 3)
+        pH (1), CEC (cmol/kg) and clay (%) in that order.
+    targets : ndarray, shape (nt, nz)
+        Observed SOC in %; NaN marks a missing observation.
+    diffusion, advection : float
+        D in m2 yr-1 and v in m yr-1.
+    boundary : str
+        ``mirror`` or ``zero_flux``.
+    """
+
+    depth: np.ndarray
+    times: np.ndarray
+    initial: np.ndarray
+    driver_times: np.ndarray
+    drivers: np.ndarray
+    targets: np.ndarray
+    diffusion: float
+    advection: float
+    boundary: str
+
+
+@dataclass(frozen=True)
+class SOCFitOutput:
+    """What an engine returns from :meth:`AbstractEngine.fit_soc`.
+
+    Parameters
+    ----------
+    weights : dict of str to ndarray
+        Trained weights in the flat layout of ``contracts.md`` (float64).
+    history : dict of str to ndarray
+        Loss after each iteration, per optimiser stage (``adam``, ``bfgs`` or ``lbfgs``).
+    status : SolveStatus
+        ``ok`` when the final weights solve; ``n_failed`` counts every failed solve met during
+        training (each cost the 1e6 penalty).
+    solver_stats : dict of str to int
+        Accepted and rejected steps summed over training, evaluations of the loss, and the
+        steps of the final solve.
+    num_compiles : int
+        Traces of the training kernels during this fit (0 when reused from an earlier fit).
+    stop_reasons : dict of str to str
+        Why each stage ended: ``budget``, ``early_stopping``, ``converged`` or
+        ``line_search_failed``.
+    """
+
+    weights: dict[str, np.ndarray]
+    history: dict[str, np.ndarray]
+    status: SolveStatus
+    solver_stats: dict[str, int]
+    num_compiles: int
+    stop_reasons: dict[str, str]
+
+
 class AbstractEngine(abc.ABC):
     """A compute backend. Concrete engines are final classes registered by name."""
 
@@ -105,3 +180,21 @@ class AbstractEngine(abc.ABC):
     @abc.abstractmethod
     def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:
         """Solve the SOC PDE with a mechanistic truth generator."""
+
+    @abc.abstractmethod
+    def predict_soc(
+        self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
+    ) -> SOCTrajectory:
+        """Solve the SOC UDE with the given network weights at ``problem.times``."""
+
+    @abc.abstractmethod
+    def soc_loss(
+        self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
+    ) -> float:
+        """Total training loss (data misfit, collocation and weight decay) at ``weights``."""
+
+    @abc.abstractmethod
+    def fit_soc(
+        self, problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True
+    ) -> SOCFitOutput:
+        """Train NN_P and NN_R on ``problem`` with the optimiser stages of ``config``."""
