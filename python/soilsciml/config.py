@@ -470,9 +470,7 @@ class SOCTrainConfig:
     def __post_init__(self) -> None:
         for name in ("adam_iters", "second_iters"):
             value = getattr(self, name)
-            _require(
-                isinstance(value, int) and value >= 0, f"train.{name} must be an integer >= 0"
-            )
+            _require(isinstance(value, int) and value >= 0, f"train.{name} must be an integer >= 0")
         _positive(self.lr, "train.lr")
         _choice(self.second_stage, SECOND_STAGES, "train.second_stage")
         _require(

@@ -128,6 +128,9 @@ class SOCUDEProblem:
         D in m2 yr-1 and v in m yr-1.
     boundary : str
         ``mirror`` or ``zero_flux``.
+    input_shift, input_scale : ndarray, shape (6,), optional
+        Network input scaling ``(x - shift) / scale``. None: computed from this problem as
+        ``network.input_scaling`` says; a trained model passes the scaling of its training data.
     """
 
     depth: np.ndarray
@@ -139,6 +142,8 @@ class SOCUDEProblem:
     diffusion: float
     advection: float
     boundary: str
+    input_shift: np.ndarray | None = None
+    input_scale: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

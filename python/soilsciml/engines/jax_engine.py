@@ -27,11 +27,14 @@ def _predict(weights, data, times, static):
     return jax_ude.trajectory(weights, data, times, static)
 
 
-def _arrays(problem: SOCUDEProblem, weights: dict, config: SOCFitConfig):
+def _arrays(problem: SOCUDEProblem, weights: dict, config: SOCFitConfig, prepare):
     dtype = config.solver.dtype
-    data = jax_ude.prepare_data(problem, config, dtype)
     weights = {k: jnp.asarray(v, dtype=dtype) for k, v in weights.items()}
-    return weights, data, jax_ude.static_settings(config, problem.boundary)
+    return (
+        weights,
+        prepare(problem, config, dtype),
+        jax_ude.static_settings(config, problem.boundary),
+    )
 
 
 class JaxEngine(AbstractEngine):
@@ -48,7 +51,7 @@ class JaxEngine(AbstractEngine):
         times = np.asarray(problem.times, dtype=float)
         if times.size == 1:
             return SOCTrajectory(times, np.asarray(problem.initial)[None], SolveStatus(), 0, 0)
-        weights, data, static = _arrays(problem, weights, config)
+        weights, data, static = _arrays(problem, weights, config, jax_ude.model_data)
         ys, code, stats = _predict(weights, data, jnp.asarray(times, config.solver.dtype), static)
         code = int(code)
         return SOCTrajectory(
@@ -62,7 +65,7 @@ class JaxEngine(AbstractEngine):
     def soc_loss(
         self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
     ) -> float:
-        weights, data, static = _arrays(problem, weights, config)
+        weights, data, static = _arrays(problem, weights, config, jax_ude.prepare_data)
         return float(jax_train.value_and_grad(weights, data, static)[0])
 
     def fit_soc(

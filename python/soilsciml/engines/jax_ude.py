@@ -33,6 +33,7 @@ __all__ = [
     "UDEStatic",
     "init_weights",
     "loss_terms",
+    "model_data",
     "network",
     "prepare_data",
     "rates",
@@ -100,21 +101,17 @@ def init_weights(h1: int, h2: int, seed: int) -> dict[str, np.ndarray]:
     return weights
 
 
-def prepare_data(
-    problem: SOCUDEProblem, config: SOCFitConfig, dtype: str, fit_id: int = 0
-) -> dict:
-    """Every weight-independent array of a fit, as a dict of JAX arrays of ``dtype``.
+def _as_arrays(arrays: dict, dtype: str) -> dict:
+    return {k: jnp.asarray(np.asarray(v, dtype=float), dtype=dtype) for k, v in arrays.items()}
 
-    ``fit_id`` tags the loss evaluations in :data:`EVALUATIONS` (0: not recorded).
-    """
-    layout = soc_ude.target_layout(problem, config.loss)
-    colloc = soc_ude.collocation_field(problem, config.loss)
+
+def model_data(problem: SOCUDEProblem, config: SOCFitConfig, dtype: str) -> dict:
+    """The arrays the vector field needs (grid, transport, drivers, scaling, initial state)."""
     shift, scale = soc_ude.input_scaling(problem, config.network)
     driver_times, drivers = problem.driver_times, problem.drivers
     if driver_times.size == 1:  # constant drivers: two identical samples interpolate to them
         driver_times = np.array([driver_times[0], driver_times[0] + 1.0])
         drivers = np.concatenate([drivers, drivers])
-    loss = config.loss
     arrays = {
         "depth": problem.depth,
         "dz": problem.depth[1] - problem.depth[0],
@@ -125,6 +122,19 @@ def prepare_data(
         "shift": shift,
         "scale": scale,
         "initial": problem.initial,
+    }
+    return _as_arrays(arrays, dtype)
+
+
+def prepare_data(problem: SOCUDEProblem, config: SOCFitConfig, dtype: str, fit_id: int = 0) -> dict:
+    """Every weight-independent array of a fit, as a dict of JAX arrays of ``dtype``.
+
+    ``fit_id`` tags the loss evaluations in :data:`EVALUATIONS` (0: not recorded).
+    """
+    layout = soc_ude.target_layout(problem, config.loss)
+    colloc = soc_ude.collocation_field(problem, config.loss)
+    loss = config.loss
+    arrays = {
         "save_times": layout.save_times,
         "observed": layout.observed,
         "mask": layout.mask,
@@ -136,7 +146,7 @@ def prepare_data(
         "lambda_wd": loss.lambda_wd,
         "fit_id": fit_id,
     }
-    return {k: jnp.asarray(np.asarray(v, dtype=float), dtype=dtype) for k, v in arrays.items()}
+    return {**model_data(problem, config, dtype), **_as_arrays(arrays, dtype)}
 
 
 def network(weights: dict, net: str, x: jax.Array, static: UDEStatic) -> jax.Array:

@@ -74,10 +74,13 @@ INPUT_SCALINGS: dict[str, Callable[[SOCUDEProblem], tuple[np.ndarray, np.ndarray
 def input_scaling(problem: SOCUDEProblem, network: SOCNetworkConfig) -> tuple[np.ndarray, ...]:
     """``(shift, scale)``, each shape (6,): the network sees ``(x - shift) / scale``.
 
-    ``paper``: pH/7, OC, CEC, Clay/30, z as is, t/t_end (t_end the last observed time, 1 when
-    it is 0). ``standardise``: mean and standard deviation of the training drivers, targets,
-    depths and times.
+    The problem's own ``input_shift`` / ``input_scale`` win when given. ``paper``: pH/7, OC,
+    CEC, Clay/30, z as is, t/t_end (t_end the last observed time, 1 when it is 0).
+    ``standardise``: mean and standard deviation of the training drivers, targets, depths and
+    times.
     """
+    if problem.input_shift is not None and problem.input_scale is not None:
+        return np.asarray(problem.input_shift), np.asarray(problem.input_scale)
     return INPUT_SCALINGS[network.input_scaling](problem)
 
 
