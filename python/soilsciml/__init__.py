@@ -24,6 +24,9 @@ _LAZY = {
     "load_dataset": "soilsciml.data.io",
     "save_dataset": "soilsciml.data.io",
     "add_noise": "soilsciml.noise",
+    "SOCFitConfig": "soilsciml.config",
+    "fit_soc": "soilsciml.soc_fit",
+    "load_soc_model": "soilsciml.soc_fit",
 }
 
 __all__ = ["__version__", *_LAZY]
