@@ -340,9 +340,13 @@ def fit_soc(
     predictions = predictions.merge(_fitted_profiles(predictions, problem, soc_model, backend))
     wall_time = time.perf_counter() - start
     final = output.status
-    message = f"{output.status.n_failed} failed solve(s) during training, each penalised; " + (
-        "final model solves" if final.ok else f"final model: {final.message}"
+    failures = (
+        f"{final.n_failed} failed solve(s) during training were penalised (loss 1e6, zero gradient)"
+        if final.n_failed
+        else "no failed solves during training"
     )
+    outcome = "the final model solves" if final.ok else f"the final model fails: {final.message}"
+    message = f"{failures}; {outcome}"
     return SOCFitResult(
         model=soc_model,
         predictions=predictions,
