@@ -68,13 +68,17 @@ def plot_drivers(ds: xr.Dataset, time: float | None = None) -> Figure:
     return fig
 
 
+def _fitted_rows(fit: xr.Dataset):
+    """(time, row, colour) for each fitted time of a fit dataset."""
+    for i, time in enumerate(fit["fit_time"].values):
+        yield time, fit.sel(fit_time=time), f"C{i % 10}"
+
+
 def plot_fit_profile(fit: xr.Dataset) -> Figure:
     """Predicted vs target SOC profile at each fitted time (clean truth dashed when known)."""
     fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
     depth = fit["depth"]
-    for i, time in enumerate(fit["fit_time"].values):
-        row = fit.sel(fit_time=time)
-        color = f"C{i % 10}"
+    for time, row, color in _fitted_rows(fit):
         label = f"t = {time:g} yr" if fit.sizes["fit_time"] <= 5 else None
         ax.plot(row["soc_fit_obs"], depth, "o", ms=3, color=color, label=label)
         ax.plot(row["soc_fit_pred"], depth, "-", color=color)
@@ -91,9 +95,7 @@ def plot_residual_depth(fit: xr.Dataset) -> Figure:
     """Residual (predicted - target) over depth at each fitted time; vs clean truth dashed."""
     fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
     depth = fit["depth"]
-    for i, time in enumerate(fit["fit_time"].values):
-        row = fit.sel(fit_time=time)
-        color = f"C{i % 10}"
+    for _, row, color in _fitted_rows(fit):
         ax.plot(row["soc_fit_pred"] - row["soc_fit_obs"], depth, "o-", ms=3, color=color)
         if "soc_fit_clean" in fit:
             ax.plot(row["soc_fit_pred"] - row["soc_fit_clean"], depth, "--", color=color)
