@@ -103,14 +103,22 @@ class SOCModel:
         Returns the dataset with ``soc_pred`` and ``residual`` (``soc_pred - soc``) added and
         the solve's status in ``attrs``.
         """
+        return self._predict(dataset, np.zeros(0))[0]
+
+    def _predict(self, dataset: xr.Dataset, extra_times: np.ndarray):
+        """:meth:`predict`, plus SOC at ``extra_times`` (yr) from the same single solve."""
         problem = self.problem(dataset)
-        trajectory = get_engine(self.engine).predict_soc(problem, self.weights, self.config)
+        times = np.union1d(problem.times, extra_times)
+        blank = np.full((times.size, problem.depth.size), np.nan)
+        solve_at = dataclasses.replace(problem, times=times, targets=blank)
+        trajectory = get_engine(self.engine).predict_soc(solve_at, self.weights, self.config)
+        on_grid = trajectory.soc[np.searchsorted(times, problem.times)]
         out = validate_soc_dataset(dataset).copy()
         dims = ("time", "depth")
-        out["soc_pred"] = (dims, trajectory.soc, {**SOC_ATTRS, "long_name": "predicted SOC"})
+        out["soc_pred"] = (dims, on_grid, {**SOC_ATTRS, "long_name": "predicted SOC"})
         out["residual"] = (
             dims,
-            trajectory.soc - out["soc"].values,
+            on_grid - out["soc"].values,
             {"units": "%", "long_name": "residual (predicted - observed)"},
         )
         out.attrs.update(
@@ -119,7 +127,7 @@ class SOCModel:
             engine=self.engine,
             soilsciml_version=__version__,
         )
-        return out
+        return out, trajectory.soc[np.searchsorted(times, extra_times)]
 
     def save(self, path: str | Path) -> Path:
         """Write ``config.toml`` and ``weights.npz`` (weights and input scaling) to ``path``."""
@@ -275,29 +283,26 @@ class SOCFitResult:
         return out
 
 
-def _fitted_profiles(
-    ds: xr.Dataset, problem: SOCUDEProblem, soc_model: SOCModel, engine
-) -> xr.Dataset:
-    """Predictions at the loss's target times next to their targets (and the clean truth)."""
-    config = soc_model.config
-    layout = soc_ude.target_layout(problem, config.loss)
+def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SOCModel):
+    """Predictions on the dataset's grid and, from the same solve, at the loss's target times
+    next to their targets (and the clean truth) on (fit_time, depth)."""
+    layout = soc_ude.target_layout(problem, soc_model.config.loss)
     rows = layout.mask.any(axis=1)
-    blank = np.full((layout.save_times.size, problem.depth.size), np.nan)
-    at_targets = dataclasses.replace(problem, times=layout.save_times, targets=blank)
-    predicted = engine.predict_soc(at_targets, soc_model.weights, config).soc[rows]
+    predictions, predicted = soc_model._predict(dataset, layout.save_times[rows])
     observed = np.where(layout.mask > 0, layout.observed, np.nan)[rows]
     dims = ("fit_time", "depth")
     out = {
         "soc_fit_pred": (dims, predicted, {**SOC_ATTRS, "long_name": "predicted SOC (fitted)"}),
         "soc_fit_obs": (dims, observed, {**SOC_ATTRS, "long_name": "target SOC (fitted)"}),
     }
-    clean = _clean_truth(ds)
+    clean = _clean_truth(predictions)
     if clean is not None:
-        truth = soc_ude.target_layout(dataclasses.replace(problem, targets=clean), config.loss)
-        out["soc_fit_clean"] = (dims, truth.observed[rows], {**SOC_ATTRS, "long_name": "clean SOC"})
+        truth = dataclasses.replace(problem, targets=clean)
+        truth_rows = soc_ude.target_layout(truth, soc_model.config.loss).observed[rows]
+        out["soc_fit_clean"] = (dims, truth_rows, {**SOC_ATTRS, "long_name": "clean SOC"})
         out["soc_truth"] = (("time", "depth"), clean, {**SOC_ATTRS, "long_name": "clean SOC"})
     fit_time = ("fit_time", layout.save_times[rows], {"units": "yr", "long_name": "fitted time"})
-    return xr.Dataset(out, coords={"fit_time": fit_time})
+    return predictions.merge(xr.Dataset(out, coords={"fit_time": fit_time}))
 
 
 def fit_soc(
@@ -336,8 +341,7 @@ def fit_soc(
     start = time.perf_counter()
     output = backend.fit_soc(problem, config, progress=progress)
     soc_model = SOCModel(config, output.weights, scaling[0], scaling[1], engine)
-    predictions = soc_model.predict(dataset)
-    predictions = predictions.merge(_fitted_profiles(predictions, problem, soc_model, backend))
+    predictions = _predict_with_fit(dataset, problem, soc_model)
     wall_time = time.perf_counter() - start
     final = output.status
     failures = (
