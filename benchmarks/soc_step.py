@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from soilsciml.config import SOCFitConfig, SolverConfig
 from soilsciml.data.synthetic import simulate_soc
 from soilsciml.engines import jax_train, jax_ude

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+
 from soilsciml.cli import main
 from soilsciml.data.io import load_dataset
 

@@ -1,6 +1,7 @@
 """Config dataclasses: TOML round trip, unknown keys, impossible values."""
 
 import pytest
+
 from soilsciml.config import (
     ConfigError,
     NoiseConfig,

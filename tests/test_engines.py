@@ -1,6 +1,7 @@
 """The engine registry: names, availability checks and errors."""
 
 import pytest
+
 from soilsciml.engines import (
     ENGINES,
     EngineUnavailableError,

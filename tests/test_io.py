@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from soilsciml.config import NoiseConfig
 from soilsciml.data.io import load_dataset, save_dataset
 from soilsciml.data.schema import DatasetError, validate_soc_dataset

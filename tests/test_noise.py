@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from soilsciml.config import NoiseConfig
 from soilsciml.noise import add_noise, standard_noise
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from soilsciml.config import SolverConfig
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import SOCTruthProblem

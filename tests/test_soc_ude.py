@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from soilsciml.config import (
     SOCFitConfig,
     SOCGridConfig,
@@ -35,6 +36,7 @@ def _small_config(**solver):
 @pytest.mark.parametrize("adjoint", ["checkpoint", "backsolve"])
 def test_terminal_loss_gradient_matches_central_differences(small_problem, adjoint):
     import jax.numpy as jnp
+
     from soilsciml.engines import jax_train, jax_ude
 
     config = _small_config(adjoint=adjoint)

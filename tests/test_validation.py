@@ -5,6 +5,7 @@ import pytest
 import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from soilsciml.data.schema import DatasetError, validate_soc_dataset
 
 
