@@ -240,15 +240,17 @@ class EvaluationLog:
         return fit_id
 
     def record(self, fit_id, code, num_steps, num_rejected_steps) -> None:
-        """Host side of the callback."""
-        counts = self._counts.get(int(fit_id))
-        if counts is None:
-            return
-        counts["evaluations"] += 1
-        counts["failed_solves"] += int(code != 0)
-        counts["num_steps"] += int(num_steps)
-        counts["num_rejected_steps"] += int(num_rejected_steps)
-        counts["last_code"] = int(code)
+        """Host side of the callback; batched (vmapped) evaluations arrive as arrays."""
+        columns = np.broadcast_arrays(fit_id, code, num_steps, num_rejected_steps)
+        for one_id, one_code, steps, rejected in zip(*(c.ravel() for c in columns), strict=True):
+            counts = self._counts.get(int(one_id))
+            if counts is None:
+                continue
+            counts["evaluations"] += 1
+            counts["failed_solves"] += int(one_code != 0)
+            counts["num_steps"] += int(steps)
+            counts["num_rejected_steps"] += int(rejected)
+            counts["last_code"] = int(one_code)
 
     def close(self, fit_id: int) -> dict[str, int]:
         """Counts of ``fit_id``, forgotten afterwards."""
