@@ -74,8 +74,8 @@ def _fit(args: argparse.Namespace) -> int:
     result.save(args.out)
     metrics = result.metrics()
     summary = ", ".join(
-        f"{name} {metrics[name]:.4g}"
-        for name in ("mse_noisy", "r2_noisy", "r2_clean")
+        f"{name} {metrics[name]:.6g}"
+        for name in ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean")
         if name in metrics
     )
     print(f"wrote {args.out}: {summary}; {result.status}: {result.message}")
