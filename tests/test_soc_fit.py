@@ -67,6 +67,16 @@ def test_same_seed_reproduces_loss_history_exactly(small_dataset):
     assert second.num_compiles == 0 and other.num_compiles == 0
 
 
+@pytest.mark.slow
+def test_lbfgs_stage_decreases_the_loss_monotonically(small_dataset):
+    """L-BFGS (optimistix) as the second stage; slow because its step compiles for long."""
+    train = dataclasses.replace(TINY.train, second_stage="lbfgs", second_iters=15)
+    result = fit_soc(small_dataset, dataclasses.replace(TINY, train=train), progress=False)
+    losses = result.history["lbfgs"]
+    assert np.all(np.diff(losses) <= 0)
+    assert losses[-1] < 0.5 * result.history["adam"].min()
+
+
 def test_failed_solves_are_penalised_counted_and_training_completes(small_dataset):
     config = dataclasses.replace(
         TINY,
