@@ -67,9 +67,7 @@ def test_same_seed_reproduces_loss_history_exactly(small_dataset):
     assert second.num_compiles == 0 and other.num_compiles == 0
 
 
-@pytest.mark.slow
 def test_lbfgs_stage_decreases_the_loss_monotonically(small_dataset):
-    """L-BFGS (optimistix) as the second stage; slow because its step compiles for long."""
     train = dataclasses.replace(TINY.train, second_stage="lbfgs", second_iters=15)
     result = fit_soc(small_dataset, dataclasses.replace(TINY, train=train), progress=False)
     losses = result.history["lbfgs"]

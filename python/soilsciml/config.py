@@ -454,7 +454,8 @@ class SOCTrainConfig:
         Stop a stage after this many iterations without a relative improvement of the best
         loss by more than ``min_delta``.
     min_delta : float
-        Relative improvement that counts as progress.
+        Relative improvement of the best loss that counts as progress (1e-4: a stage that
+        gains less than 0.01 % in ``patience`` iterations has converged).
     seed : int
         Seed of the network initialisation.
     """
@@ -464,7 +465,7 @@ class SOCTrainConfig:
     second_stage: str = "bfgs"
     second_iters: int = 400
     patience: int = 50
-    min_delta: float = 0.0
+    min_delta: float = 1e-4
     seed: int = 0
 
     def __post_init__(self) -> None:
