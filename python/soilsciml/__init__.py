@@ -40,6 +40,9 @@ _LAZY = {
     "distil_terms": "soilsciml.interpret",
     "distil_callables": "soilsciml.interpret",
     "distil_report": "soilsciml.interpret",
+    "SOCFitConfig": "soilsciml.config",
+    "fit_soc": "soilsciml.soc_fit",
+    "load_soc_model": "soilsciml.soc_fit",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -24,9 +24,13 @@ __all__ = [
     "HySoMiGeneratorConfig",
     "IncubationFormat",
     "NoiseConfig",
+    "SOCFitConfig",
     "SOCGridConfig",
     "SOCInitialConfig",
+    "SOCLossConfig",
+    "SOCNetworkConfig",
     "SOCSimulationConfig",
+    "SOCTrainConfig",
     "SOCTransportConfig",
     "SolverConfig",
     "from_dict",
@@ -572,3 +576,156 @@ class HySoMiCalibrationConfig:
         _positive(self.learning_rate, "learning_rate")
         for name in ("constraint_weight", "biomass_weight"):
             _require(getattr(self, name) >= 0, f"{name} must be >= 0; got {getattr(self, name)}")
+
+
+ACTIVATIONS = ("tanh", "gelu")
+HEADS = ("softplus", "scaled_sigmoid", "none")
+INPUT_SCALINGS = ("paper", "standardise")
+SOC_TARGETS = ("terminal", "trajectory", "initial")
+SOC_DATA_LOSSES = ("mse",)
+SECOND_STAGES = ("bfgs", "lbfgs", "none")
+
+
+@dataclass(frozen=True)
+class SOCNetworkConfig:
+    """The two networks NN_P (production) and NN_R (respiration) of the SOC UDE.
+
+    Each is Dense(6 -> h1, act) -> Dense(h1 -> h2, act) -> Dense(h2 -> 1) -> head, with inputs
+    (pH, OC, CEC, Clay, z, t).
+
+    Parameters
+    ----------
+    h1, h2 : int
+        Widths of the two hidden layers.
+    activation : str
+        ``tanh`` or ``gelu`` (tanh approximation).
+    head : str
+        Output head: ``softplus`` (non-negative, default), ``scaled_sigmoid``
+        (``head_scale * sigmoid``, bounded) or ``none``.
+    head_scale : float
+        Upper bound of ``scaled_sigmoid`` in % yr-1.
+    input_scaling : str
+        ``paper`` (pH/7, Clay/30, t/t_end, others as is) or ``standardise`` (mean and standard
+        deviation of the training drivers and targets).
+    """
+
+    h1: int = 32
+    h2: int = 16
+    activation: str = "gelu"
+    head: str = "softplus"
+    head_scale: float = 1.0
+    input_scaling: str = "paper"
+
+    def __post_init__(self) -> None:
+        for name in ("h1", "h2"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                f"network.{name} must be a positive integer; got {value!r}",
+            )
+        _choice(self.activation, ACTIVATIONS, "network.activation")
+        _choice(self.head, HEADS, "network.head")
+        _positive(self.head_scale, "network.head_scale")
+        _choice(self.input_scaling, INPUT_SCALINGS, "network.input_scaling")
+
+
+@dataclass(frozen=True)
+class SOCLossConfig:
+    """Training loss of the SOC UDE (spec section 5).
+
+    Parameters
+    ----------
+    target : str
+        ``terminal`` (last observed profile), ``trajectory`` (every observed time after the
+        start) or ``initial`` (the "t = 0" cases: the profile after a rollout of
+        ``epsilon_rollout`` years from the observed initial profile must reproduce it).
+    kind : str
+        Data misfit: ``mse`` (NaN targets masked).
+    lambda_term : float
+        Weight of the data misfit.
+    lambda_coll : float
+        Weight of the collocation term (PDE residual on the kernel-smoothed observed field).
+    lambda_wd : float
+        Weight decay on the sum of squares of all weights and biases.
+    epsilon_rollout : float
+        Rollout length in years for ``target = "initial"``.
+    collocation_bandwidth : float
+        Width (standard deviation) of the Gaussian smoothing kernel in time, in units of the
+        median spacing of the observed times.
+    """
+
+    target: str = "terminal"
+    kind: str = "mse"
+    lambda_term: float = 1.0
+    lambda_coll: float = 0.0
+    lambda_wd: float = 0.0
+    epsilon_rollout: float = 1.0
+    collocation_bandwidth: float = 1.0
+
+    def __post_init__(self) -> None:
+        _choice(self.target, SOC_TARGETS, "loss.target")
+        _choice(self.kind, SOC_DATA_LOSSES, "loss.kind")
+        for name in ("lambda_term", "lambda_coll", "lambda_wd"):
+            _require(getattr(self, name) >= 0, f"loss.{name} must be >= 0")
+        _positive(self.epsilon_rollout, "loss.epsilon_rollout")
+        _positive(self.collocation_bandwidth, "loss.collocation_bandwidth")
+
+
+@dataclass(frozen=True)
+class SOCTrainConfig:
+    """Optimisation of the SOC UDE: Adam, then a quasi-Newton stage, with early stopping.
+
+    Parameters
+    ----------
+    adam_iters : int
+        Adam iterations (0 skips the stage).
+    lr : float
+        Adam learning rate.
+    second_stage : str
+        ``bfgs`` (optimistix BFGS), ``lbfgs`` (optimistix L-BFGS) or ``none``.
+    second_iters : int
+        Iterations of the second stage.
+    patience : int
+        Stop a stage after this many iterations without a relative improvement of the best
+        loss by more than ``min_delta``.
+    min_delta : float
+        Relative improvement of the best loss that counts as progress (1e-4: a stage that
+        gains less than 0.01 % in ``patience`` iterations has converged).
+    seed : int
+        Seed of the network initialisation.
+    """
+
+    adam_iters: int = 200
+    lr: float = 3e-3
+    second_stage: str = "bfgs"
+    second_iters: int = 400
+    patience: int = 50
+    min_delta: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("adam_iters", "second_iters"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value >= 0, f"train.{name} must be an integer >= 0")
+        _positive(self.lr, "train.lr")
+        _choice(self.second_stage, SECOND_STAGES, "train.second_stage")
+        _require(
+            isinstance(self.patience, int) and self.patience >= 1,
+            f"train.patience must be a positive integer; got {self.patience!r}",
+        )
+        _require(self.min_delta >= 0, f"train.min_delta must be >= 0; got {self.min_delta}")
+
+
+@dataclass(frozen=True)
+class SOCFitConfig:
+    """The whole SOC UDE fit: networks, loss, optimisation, solver and transport.
+
+    The transport settings must match how the data were made (or be the modeller's best
+    guess for real data); D and v are not learned.
+    """
+
+    network: SOCNetworkConfig = field(default_factory=SOCNetworkConfig)
+    loss: SOCLossConfig = field(default_factory=SOCLossConfig)
+    train: SOCTrainConfig = field(default_factory=SOCTrainConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    transport: SOCTransportConfig = field(default_factory=SOCTransportConfig)

@@ -19,7 +19,7 @@ def _engines(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from soilsciml.experiments.demo import run_demo
 
-    run_demo(args.out)
+    run_demo(args.out, progress=not args.quiet)
     return 0
 
 
@@ -27,6 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add ``demo`` and ``engines``."""
     demo = commands.add_parser("demo", help="the quick-start job: data, model, figures, metrics")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=_demo)
 
     engines = commands.add_parser("engines", help="list compute engines and whether they are ready")

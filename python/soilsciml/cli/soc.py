@@ -63,6 +63,25 @@ def _noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(args: argparse.Namespace) -> int:
+    from soilsciml.config import SOCFitConfig, load_config
+    from soilsciml.data.io import load_dataset
+    from soilsciml.soc_fit import fit_soc
+
+    config = load_config(args.config, SOCFitConfig) if args.config else SOCFitConfig()
+    dataset = load_dataset(args.input)
+    result = fit_soc(dataset, config, engine=args.engine, progress=not args.quiet)
+    result.save(args.out)
+    metrics = result.metrics()
+    summary = ", ".join(
+        f"{name} {metrics[name]:.6g}"
+        for name in ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean")
+        if name in metrics
+    )
+    print(f"wrote {args.out}: {summary}; {result.status}: {result.message}")
+    return 0 if result.status == "ok" else 1
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``soc`` command group."""
     group = commands.add_parser("soc", help="SOC depth-profile UDE: data, training, cases")
@@ -93,3 +112,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     noise.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     noise.set_defaults(handler=_noise)
+
+    fit = sub.add_parser("fit", help="train the SOC UDE (NN_P, NN_R) on a dataset")
+    fit.add_argument("input", type=Path, help="SOC dataset (NetCDF)")
+    fit.add_argument("--config", type=Path, help="SOCFitConfig as TOML (default: Case 4 setting)")
+    fit.add_argument("--engine", default="jax")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--out", type=Path, required=True, help="run folder: config, results, metrics, figures"
+    )
+    fit.set_defaults(handler=_fit)

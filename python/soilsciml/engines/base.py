@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from soilsciml.config import SolverConfig
+from soilsciml.config import SOCFitConfig, SolverConfig
 from soilsciml.models.soc import DriverCoefficients, ReferenceTruth
 
 __all__ = [
     "SOLVE_MESSAGES",
     "AbstractEngine",
     "PBMTrajectory",
+    "SOCFitOutput",
     "SOCTrajectory",
     "SOCTruthProblem",
+    "SOCUDEProblem",
     "SolveStatus",
 ]
 
@@ -139,6 +141,78 @@ class PBMTrajectory:
         return SolveStatus(code=int(self.codes.max(initial=0)), n_failed=int(failed.sum()))
 
 
+@dataclass(frozen=True)
+class SOCUDEProblem:
+    """Data of one SOC UDE fit, as plain arrays (see ``contracts.md``).
+
+    Parameters
+    ----------
+    depth : ndarray, shape (nz,)
+        Uniform depth nodes in m.
+    times : ndarray, shape (nt,)
+        Observed times in years, increasing; ``times[0]`` is the start of the solve.
+    initial : ndarray, shape (nz,)
+        SOC at ``times[0]`` in %.
+    driver_times : ndarray, shape (ntd,)
+        Times (yr) at which the drivers are sampled; linear interpolation in between, clamped
+        outside.
+    drivers : ndarray, shape (ntd, nz, 3)
+        pH (1), CEC (cmol/kg) and clay (%) in that order.
+    targets : ndarray, shape (nt, nz)
+        Observed SOC in %; NaN marks a missing observation.
+    diffusion, advection : float
+        D in m2 yr-1 and v in m yr-1.
+    boundary : str
+        ``mirror`` or ``zero_flux``.
+    input_shift, input_scale : ndarray, shape (6,), optional
+        Network input scaling ``(x - shift) / scale``. None: computed from this problem as
+        ``network.input_scaling`` says; a trained model passes the scaling of its training data.
+    """
+
+    depth: np.ndarray
+    times: np.ndarray
+    initial: np.ndarray
+    driver_times: np.ndarray
+    drivers: np.ndarray
+    targets: np.ndarray
+    diffusion: float
+    advection: float
+    boundary: str
+    input_shift: np.ndarray | None = None
+    input_scale: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SOCFitOutput:
+    """What an engine returns from :meth:`AbstractEngine.fit_soc`.
+
+    Parameters
+    ----------
+    weights : dict of str to ndarray
+        Trained weights in the flat layout of ``contracts.md`` (float64).
+    history : dict of str to ndarray
+        Loss after each iteration, per optimiser stage (``adam``, ``bfgs`` or ``lbfgs``).
+    status : SolveStatus
+        ``ok`` when the final weights solve; ``n_failed`` counts every failed solve met during
+        training (each cost the 1e6 penalty).
+    solver_stats : dict of str to int
+        Accepted and rejected steps summed over training, evaluations of the loss, and the
+        steps of the final solve.
+    num_compiles : int
+        Traces of the training kernels during this fit (0 when reused from an earlier fit).
+    stop_reasons : dict of str to str
+        Why each stage ended: ``budget``, ``early_stopping``, ``converged`` or
+        ``line_search_failed``.
+    """
+
+    weights: dict[str, np.ndarray]
+    history: dict[str, np.ndarray]
+    status: SolveStatus
+    solver_stats: dict[str, int]
+    num_compiles: int
+    stop_reasons: dict[str, str]
+
+
 class AbstractEngine(abc.ABC):
     """A compute backend. Concrete engines are final classes registered by name."""
 
@@ -154,3 +228,21 @@ class AbstractEngine(abc.ABC):
     ) -> PBMTrajectory:
         """Solve the HySoMi PBM for parameter sets ``params`` (n, 13) from ``initial`` (6,) or
         (n, 6), saving at ``times`` (nt,) in hours; failures are per-sample codes."""
+
+    @abc.abstractmethod
+    def predict_soc(
+        self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
+    ) -> SOCTrajectory:
+        """Solve the SOC UDE with the given network weights at ``problem.times``."""
+
+    @abc.abstractmethod
+    def soc_loss(
+        self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
+    ) -> float:
+        """Total training loss (data misfit, collocation and weight decay) at ``weights``."""
+
+    @abc.abstractmethod
+    def fit_soc(
+        self, problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True
+    ) -> SOCFitOutput:
+        """Train NN_P and NN_R on ``problem`` with the optimiser stages of ``config``."""

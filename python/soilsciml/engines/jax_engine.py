@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from soilsciml.config import SolverConfig
-from soilsciml.engines import jax_pbm, jax_soc
+from soilsciml.config import SOCFitConfig, SolverConfig
+from soilsciml.engines import jax_pbm, jax_soc, jax_train, jax_ude
 from soilsciml.engines.base import (
     AbstractEngine,
     PBMTrajectory,
+    SOCFitOutput,
     SOCTrajectory,
     SOCTruthProblem,
+    SOCUDEProblem,
+    SolveStatus,
 )
 
 __all__ = ["JaxEngine"]
+
+
+@partial(jax.jit, static_argnames="static")
+def _predict(weights, data, times, static):
+    return jax_ude.trajectory(weights, data, times, static)
+
+
+def _arrays(problem: SOCUDEProblem, weights: dict, config: SOCFitConfig, prepare):
+    dtype = config.solver.dtype
+    weights = {k: jnp.asarray(v, dtype=dtype) for k, v in weights.items()}
+    return (
+        weights,
+        prepare(problem, config, dtype),
+        jax_ude.static_settings(config, problem.boundary),
+    )
 
 
 class JaxEngine(AbstractEngine):
@@ -28,3 +50,31 @@ class JaxEngine(AbstractEngine):
         self, params: np.ndarray, initial: np.ndarray, times: np.ndarray, solver: SolverConfig
     ) -> PBMTrajectory:
         return jax_pbm.simulate(params, initial, times, solver)
+
+    def predict_soc(
+        self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
+    ) -> SOCTrajectory:
+        times = np.asarray(problem.times, dtype=float)
+        if times.size == 1:
+            return SOCTrajectory(times, np.asarray(problem.initial)[None], SolveStatus(), 0, 0)
+        weights, data, static = _arrays(problem, weights, config, jax_ude.model_data)
+        ys, code, stats = _predict(weights, data, jnp.asarray(times, config.solver.dtype), static)
+        code = int(code)
+        return SOCTrajectory(
+            times=times,
+            soc=np.asarray(ys, dtype=np.float64),
+            status=SolveStatus(code=code, n_failed=int(code != 0)),
+            num_steps=int(stats["num_steps"]),
+            num_rejected_steps=int(stats["num_rejected_steps"]),
+        )
+
+    def soc_loss(
+        self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
+    ) -> float:
+        weights, data, static = _arrays(problem, weights, config, jax_ude.prepare_data)
+        return float(jax_train.value_and_grad(weights, data, static)[0])
+
+    def fit_soc(
+        self, problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True
+    ) -> SOCFitOutput:
+        return jax_train.fit(problem, config, progress)

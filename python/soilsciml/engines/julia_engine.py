@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from soilsciml.config import SolverConfig, to_dict
 from soilsciml.engines import julia_runtime
-from soilsciml.engines.base import AbstractEngine, SOCTrajectory, SOCTruthProblem, SolveStatus
+from soilsciml.engines.base import (
+    AbstractEngine,
+    PBMTrajectory,
+    SOCFitOutput,
+    SOCTrajectory,
+    SOCTruthProblem,
+    SolveStatus,
+)
 
 __all__ = [
     "PBM_PARAMETERS",
     "SENSEALGS",
     "WEIGHT_KEYS",
     "JuliaEngine",
-    "PBMTrajectory",
-    "SOCFitOutput",
     "check_targets",
     "combine_sites",
     "fit_output",
@@ -52,46 +56,6 @@ SENSEALGS = (
 WEIGHT_KEYS = tuple(f"{net}.{kind}{i}" for net in "PR" for i in (1, 2, 3) for kind in "Wb")
 PBM_PARAMETERS = 13
 PBM_STATES = 6
-
-
-@dataclass(frozen=True)
-class PBMTrajectory:
-    """Batched microbial-model solution: states (n, nt, 6) in mg C/g, a status code per sample."""
-
-    times: np.ndarray
-    states: np.ndarray
-    codes: np.ndarray
-    num_steps: np.ndarray
-
-
-@dataclass(frozen=True)
-class SOCFitOutput:
-    """What ``fit_soc`` returns (the fields of ``engines.base.SOCFitOutput``).
-
-    Parameters
-    ----------
-    weights : dict of str to ndarray
-        Trained weights in the flat layout (float64).
-    history : dict of str to ndarray
-        Loss after each iteration, per optimiser stage (``adam``, ``bfgs`` or ``lbfgs``).
-    status : SolveStatus
-        Status of the final evaluation; ``n_failed`` counts every failed solve met in training.
-    solver_stats : dict
-        ``loss_evaluations``, summed ``num_steps`` and ``num_rejected_steps``, ``final_loss``,
-        and the Julia engine's ``first_step_seconds`` (compilation included) and
-        ``seconds_per_step``.
-    num_compiles : int
-        1 for the first fit of this engine (Julia compiles the training kernels then), else 0.
-    stop_reasons : dict of str to str
-        Why each stage ended: ``budget``, ``early_stopping`` or ``converged``.
-    """
-
-    weights: dict[str, np.ndarray]
-    history: dict[str, np.ndarray]
-    status: SolveStatus
-    solver_stats: dict[str, Any]
-    num_compiles: int
-    stop_reasons: dict[str, str]
 
 
 def solver_settings(solver: SolverConfig) -> dict[str, Any]:

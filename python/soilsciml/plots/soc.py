@@ -1,4 +1,4 @@
-"""Figures of SOC datasets: profiles over depth and drivers."""
+"""Figures of SOC datasets and SOC UDE fits: profiles, drivers, residuals, loss curves."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-__all__ = ["plot_drivers", "plot_profiles"]
+__all__ = [
+    "fit_figures",
+    "plot_drivers",
+    "plot_fit_heatmap",
+    "plot_fit_profile",
+    "plot_loss",
+    "plot_profiles",
+    "plot_residual_depth",
+]
 
 
 def _label(var: xr.DataArray) -> str:
@@ -58,3 +66,97 @@ def plot_drivers(ds: xr.Dataset, time: float | None = None) -> Figure:
     _depth_axis(axes[0])
     fig.suptitle(f"drivers at t = {float(row['time']):g} yr")
     return fig
+
+
+def _fitted_rows(fit: xr.Dataset):
+    """(time, row, colour) for each fitted time of a fit dataset."""
+    for i, time in enumerate(fit["fit_time"].values):
+        yield time, fit.sel(fit_time=time), f"C{i % 10}"
+
+
+def plot_fit_profile(fit: xr.Dataset) -> Figure:
+    """Predicted vs target SOC profile at each fitted time (clean truth dashed when known)."""
+    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    depth = fit["depth"]
+    for time, row, color in _fitted_rows(fit):
+        label = f"t = {time:g} yr" if fit.sizes["fit_time"] <= 5 else None
+        ax.plot(row["soc_fit_obs"], depth, "o", ms=3, color=color, label=label)
+        ax.plot(row["soc_fit_pred"], depth, "-", color=color)
+        if "soc_fit_clean" in fit:
+            ax.plot(row["soc_fit_clean"], depth, "--", color="k", lw=0.8)
+    ax.set_xlabel(_label(fit["soc_fit_pred"]).replace("predicted ", ""))
+    _depth_axis(ax)
+    ax.legend(title="dots: target, line: UDE", fontsize=8)
+    ax.set_title("true vs predicted profile")
+    return fig
+
+
+def plot_residual_depth(fit: xr.Dataset) -> Figure:
+    """Residual (predicted - target) over depth at each fitted time; vs clean truth dashed."""
+    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    depth = fit["depth"]
+    for _, row, color in _fitted_rows(fit):
+        ax.plot(row["soc_fit_pred"] - row["soc_fit_obs"], depth, "o-", ms=3, color=color)
+        if "soc_fit_clean" in fit:
+            ax.plot(row["soc_fit_pred"] - row["soc_fit_clean"], depth, "--", color=color)
+    ax.axvline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("residual, predicted - target [%]")
+    _depth_axis(ax)
+    ax.set_title("residual vs depth" + (" (dashed: vs clean)" if "soc_fit_clean" in fit else ""))
+    return fig
+
+
+def plot_fit_heatmap(fit: xr.Dataset) -> Figure:
+    """Three panels over (time, depth): target (clean truth when known) | predicted | residual."""
+    reference = fit["soc_truth"] if "soc_truth" in fit else fit["soc"]
+    residual = fit["soc_pred"] - reference
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharey=True, layout="constrained")
+    vmin = float(np.nanmin([reference.min(), fit["soc_pred"].min()]))
+    vmax = float(np.nanmax([reference.max(), fit["soc_pred"].max()]))
+    extent = float(np.nanmax(np.abs(residual.values))) or 1.0
+    panels = [
+        (reference, "true" if "soc_truth" in fit else "observed", "viridis", vmin, vmax),
+        (fit["soc_pred"], "predicted", "viridis", vmin, vmax),
+        (residual, "residual", "RdBu_r", -extent, extent),
+    ]
+    for ax, (field, title, cmap, low, high) in zip(axes, panels, strict=True):
+        mesh = ax.pcolormesh(
+            fit["time"],
+            fit["depth"],
+            field.transpose("depth", "time"),
+            cmap=cmap,
+            vmin=low,
+            vmax=high,
+            shading="nearest",
+        )
+        fig.colorbar(mesh, ax=ax, label="SOC [%]")
+        ax.set_title(title)
+        ax.set_xlabel("time [yr]")
+    _depth_axis(axes[0])
+    return fig
+
+
+def plot_loss(history: dict[str, np.ndarray]) -> Figure:
+    """Training loss per iteration, stages one after the other, log scale."""
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    offset = 0
+    for stage, losses in history.items():
+        steps = offset + np.arange(len(losses))
+        ax.semilogy(steps, losses, label=stage)
+        offset += len(losses)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("training loss")
+    ax.legend()
+    ax.set_title("loss curve")
+    return fig
+
+
+def fit_figures(fit: xr.Dataset, history: dict[str, np.ndarray]) -> dict[str, Figure]:
+    """Every figure of a SOC UDE fit, by file stem."""
+    return {
+        "fit_profile": plot_fit_profile(fit),
+        "residual_depth": plot_residual_depth(fit),
+        "heatmap": plot_fit_heatmap(fit),
+        "drivers_mid": plot_drivers(fit),
+        "loss": plot_loss(history),
+    }

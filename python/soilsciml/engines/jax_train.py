@@ -1,0 +1,197 @@
+"""Training of the SOC UDE on the JAX engine: Adam, then BFGS or L-BFGS, with early stopping.
+
+The compiled kernels are module-level functions whose only compile-time arguments are the
+hashable :class:`~soilsciml.engines.jax_ude.UDEStatic` settings; data, weights, loss weights
+and the learning rate are arrays. JAX therefore compiles once per (shapes, static settings)
+and every later fit with the same shapes reuses the executables (a grid search relies on it).
+:data:`TRACES` counts the traces.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optimistix as optx
+from tqdm.auto import tqdm
+
+from soilsciml.config import SOCFitConfig, SOCTrainConfig
+from soilsciml.engines import jax_ude
+from soilsciml.engines.base import SOCFitOutput, SOCUDEProblem, SolveStatus
+
+__all__ = ["QUASI_NEWTON", "TRACES", "EarlyStopping", "fit", "value_and_grad"]
+
+#: Number of traces (= compilations) of each training kernel in this process.
+TRACES: collections.Counter[str] = collections.Counter()
+
+_ADAM = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+
+#: Second-stage optimisers by ``train.second_stage``. The Cauchy tolerances are tiny on purpose:
+#: the stage ends by its iteration budget or by early stopping on the loss.
+QUASI_NEWTON: dict[str, Callable[[], optx.AbstractMinimiser]] = {
+    "bfgs": lambda: optx.BFGS(rtol=1e-12, atol=1e-14),
+    "lbfgs": lambda: optx.LBFGS(rtol=1e-12, atol=1e-14),
+}
+
+
+@partial(jax.jit, static_argnames="static")
+def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
+    """Compiled failure-safe loss and gradient (one training step's work)."""
+    TRACES["value_and_grad"] += 1
+    return jax_ude.safe_value_and_grad(weights, data, static)
+
+
+@jax.jit
+def _adam_update(weights, grads, opt_state):
+    TRACES["adam_update"] += 1
+    updates, opt_state = _ADAM.update(grads, opt_state, weights)
+    return optax.apply_updates(weights, updates), opt_state
+
+
+def _objective(weights, data, static):
+    return jax_ude.safe_loss(weights, data, static), None
+
+
+@eqx.filter_jit
+def _quasi_newton_init(solver, weights, data, static):
+    TRACES["quasi_newton_init"] += 1
+    fn = partial(_objective, static=static)
+    f_struct, aux_struct = jax.eval_shape(fn, weights, data)
+    return solver.init(fn, weights, data, {}, f_struct, aux_struct, frozenset())
+
+
+@eqx.filter_jit
+def _quasi_newton_step(solver, weights, state, data, static):
+    TRACES["quasi_newton_step"] += 1
+    fn = partial(_objective, static=static)
+    weights, state, _ = solver.step(fn, weights, data, {}, state, frozenset())
+    done, result = solver.terminate(fn, weights, data, {}, state, frozenset())
+    return weights, state, done, result == optx.RESULTS.successful
+
+
+class EarlyStopping:
+    """Stop after ``patience`` iterations without a relative improvement above ``min_delta``.
+
+    Keeps the best loss and the weights that produced it.
+    """
+
+    def __init__(self, patience: int, min_delta: float) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = math.inf
+        self.best_weights: dict | None = None
+        self._waited = 0
+
+    def update(self, loss: float, weights: dict) -> bool:
+        """Record ``loss`` at ``weights``; True when the stage should stop."""
+        if self.best_weights is None or loss < self.best - self.min_delta * abs(self.best):
+            self.best, self.best_weights, self._waited = loss, weights, 0
+        else:
+            self._waited += 1
+        return self._waited >= self.patience
+
+
+@dataclass
+class _StageResult:
+    weights: dict
+    history: np.ndarray
+    stop_reason: str
+
+
+def _adam(weights, data, static, train: SOCTrainConfig, progress: bool) -> _StageResult:
+    opt_state = _ADAM.init(weights)
+    opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=data["depth"].dtype)
+    stopper = EarlyStopping(train.patience, train.min_delta)
+    history, reason = [], "budget"
+    with tqdm(total=train.adam_iters, desc="adam", disable=not progress, leave=False) as bar:
+        for _ in range(train.adam_iters):
+            loss, grads = value_and_grad(weights, data, static)
+            loss = float(loss)
+            history.append(loss)
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3e}")
+            if stopper.update(loss, weights):
+                reason = "early_stopping"
+                break
+            weights, opt_state = _adam_update(weights, grads, opt_state)
+    return _StageResult(stopper.best_weights or weights, np.asarray(history), reason)
+
+
+def _quasi_newton(
+    name: str, weights, data, static, train: SOCTrainConfig, progress: bool
+) -> _StageResult:
+    solver = QUASI_NEWTON[name]()
+    state = _quasi_newton_init(solver, weights, data, static)
+    stopper = EarlyStopping(train.patience, train.min_delta)
+    history, reason = [], "budget"
+    with tqdm(total=train.second_iters, desc=name, disable=not progress, leave=False) as bar:
+        for _ in range(train.second_iters):
+            weights, state, done, healthy = _quasi_newton_step(solver, weights, state, data, static)
+            # The loss at the last accepted point: non-increasing along the stage.
+            loss = float(state.f_info.f)
+            history.append(loss)
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3e}")
+            if stopper.update(loss, weights):
+                reason = "early_stopping"
+            elif not bool(healthy):
+                reason = "line_search_failed"
+            elif bool(done):
+                reason = "converged"
+            else:
+                continue
+            break
+    return _StageResult(stopper.best_weights or weights, np.asarray(history), reason)
+
+
+def fit(problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True) -> SOCFitOutput:
+    """Train NN_P and NN_R (see :meth:`AbstractEngine.fit_soc`)."""
+    dtype = config.solver.dtype
+    train = config.train
+    static = jax_ude.static_settings(config, problem.boundary)
+    traces_before = sum(TRACES.values())
+    fit_id = jax_ude.EVALUATIONS.open()
+    try:
+        data = jax_ude.prepare_data(problem, config, dtype, fit_id)
+        weights = jax_ude.init_weights(config.network.h1, config.network.h2, train.seed)
+        weights = {k: jnp.asarray(v, dtype=dtype) for k, v in weights.items()}
+        history, stop_reasons = {}, {}
+        stages = [("adam", train.adam_iters, _adam)]
+        if train.second_stage != "none":
+            stages.append(
+                (train.second_stage, train.second_iters, partial(_quasi_newton, train.second_stage))
+            )
+        for name, iters, run in stages:
+            if iters == 0:
+                continue
+            result = run(weights, data, static, train, progress)
+            weights = result.weights
+            history[name] = result.history
+            stop_reasons[name] = result.stop_reason
+        final_loss, _ = value_and_grad(weights, data, static)
+        final_loss = float(final_loss)
+    finally:
+        counts = jax_ude.EVALUATIONS.close(fit_id)
+    code = counts["last_code"]
+    solver_stats = {
+        "loss_evaluations": counts["evaluations"],
+        "num_steps": counts["num_steps"],
+        "num_rejected_steps": counts["num_rejected_steps"],
+        "final_loss": final_loss,
+    }
+    return SOCFitOutput(
+        weights={k: np.asarray(v, dtype=np.float64) for k, v in weights.items()},
+        history=history,
+        status=SolveStatus(code=code, n_failed=counts["failed_solves"]),
+        solver_stats=solver_stats,
+        num_compiles=sum(TRACES.values()) - traces_before,
+        stop_reasons=stop_reasons,
+    )

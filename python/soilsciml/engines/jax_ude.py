@@ -1,0 +1,313 @@
+"""The SOC UDE in JAX: networks, vector field, losses and the failure-safe gradient.
+
+    dC/dt = D C_zz - v C_z + NN_P(x) - NN_R(x),   x = (pH, OC, CEC, Clay, z, t) scaled
+
+Weights are a dict in the flat layout of ``contracts.md`` (``"P.W1"`` ... ``"R.b3"``), so
+they pass between engines and to disk unchanged. Everything that does not depend on the
+weights is prepared once in numpy (:func:`prepare_data`) and enters the compiled kernels as
+arrays; only the settings in :class:`UDEStatic` are compile-time constants.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from soilsciml.config import SOCFitConfig, SolverConfig
+from soilsciml.engines.base import SOCUDEProblem
+from soilsciml.engines.jax_solve import solve
+from soilsciml.models import soc as model
+from soilsciml.models import soc_ude
+
+__all__ = [
+    "ACTIVATIONS",
+    "DATA_LOSSES",
+    "EVALUATIONS",
+    "HEADS",
+    "PENALTY",
+    "UDEStatic",
+    "init_weights",
+    "loss_terms",
+    "model_data",
+    "network",
+    "prepare_data",
+    "rates",
+    "safe_loss",
+    "safe_value_and_grad",
+    "static_settings",
+    "trajectory",
+    "ude_vector_field",
+]
+
+#: Loss of a failed or non-finite solve (spec section 5, the paper's ``safe_solve``).
+PENALTY = 1e6
+
+ACTIVATIONS = {"tanh": jnp.tanh, "gelu": partial(jax.nn.gelu, approximate=True)}
+
+HEADS = {
+    "softplus": lambda y, scale: jax.nn.softplus(y),
+    "scaled_sigmoid": lambda y, scale: scale * jax.nn.sigmoid(y),
+    "none": lambda y, scale: y,
+}
+
+
+def _mse(residual: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.sum(mask * residual**2) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+#: Data misfit by ``loss.kind``: (residual, mask) -> scalar.
+DATA_LOSSES = {"mse": _mse}
+
+
+@dataclass(frozen=True)
+class UDEStatic:
+    """Compile-time settings of the UDE kernels (hashable; one compilation per value)."""
+
+    activation: str
+    head: str
+    head_scale: float
+    boundary: str
+    kind: str
+    solver: SolverConfig
+
+
+def static_settings(config: SOCFitConfig, boundary: str) -> UDEStatic:
+    """The compile-time part of a fit config."""
+    net = config.network
+    return UDEStatic(
+        net.activation, net.head, net.head_scale, boundary, config.loss.kind, config.solver
+    )
+
+
+def init_weights(h1: int, h2: int, seed: int) -> dict[str, np.ndarray]:
+    """Seeded initial weights, uniform in +-1/sqrt(fan_in) (float64 numpy).
+
+    The output layers start 10x smaller so that NN_P and NN_R nearly cancel at first and the
+    initial model is close to transport alone.
+    """
+    shapes = soc_ude.layer_shapes(h1, h2)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes))
+    weights = {}
+    for key, (name, shape) in zip(keys, shapes.items(), strict=True):
+        fan_in = shapes[name.replace(".b", ".W")][1]
+        bound = (0.1 if name.endswith("3") else 1.0) / np.sqrt(fan_in)
+        draw = jax.random.uniform(key, shape, jnp.float64, -bound, bound)
+        weights[name] = np.asarray(draw)
+    return weights
+
+
+def _as_arrays(arrays: dict, dtype: str) -> dict:
+    return {k: jnp.asarray(np.asarray(v, dtype=float), dtype=dtype) for k, v in arrays.items()}
+
+
+def model_data(problem: SOCUDEProblem, config: SOCFitConfig, dtype: str) -> dict:
+    """The arrays the vector field needs (grid, transport, drivers, scaling, initial state)."""
+    shift, scale = soc_ude.input_scaling(problem, config.network)
+    driver_times, drivers = problem.driver_times, problem.drivers
+    if driver_times.size == 1:  # constant drivers: two identical samples interpolate to them
+        driver_times = np.array([driver_times[0], driver_times[0] + 1.0])
+        drivers = np.concatenate([drivers, drivers])
+    arrays = {
+        "depth": problem.depth,
+        "dz": problem.depth[1] - problem.depth[0],
+        "diffusion": problem.diffusion,
+        "advection": problem.advection,
+        "driver_times": driver_times,
+        "drivers": drivers,
+        "shift": shift,
+        "scale": scale,
+        "initial": problem.initial,
+    }
+    return _as_arrays(arrays, dtype)
+
+
+def prepare_data(problem: SOCUDEProblem, config: SOCFitConfig, dtype: str, fit_id: int = 0) -> dict:
+    """Every weight-independent array of a fit, as a dict of JAX arrays of ``dtype``.
+
+    ``fit_id`` tags the loss evaluations in :data:`EVALUATIONS` (0: not recorded).
+    """
+    layout = soc_ude.target_layout(problem, config.loss)
+    colloc = soc_ude.collocation_field(problem, config.loss)
+    loss = config.loss
+    arrays = {
+        "save_times": layout.save_times,
+        "observed": layout.observed,
+        "mask": layout.mask,
+        "colloc_times": colloc.times,
+        "colloc_soc": colloc.soc,
+        "colloc_rate": colloc.rate,
+        "lambda_term": loss.lambda_term,
+        "lambda_coll": loss.lambda_coll,
+        "lambda_wd": loss.lambda_wd,
+        "fit_id": fit_id,
+    }
+    return {**model_data(problem, config, dtype), **_as_arrays(arrays, dtype)}
+
+
+def network(weights: dict, net: str, x: jax.Array, static: UDEStatic) -> jax.Array:
+    """NN_P (``net="P"``) or NN_R (``"R"``) on inputs ``x`` of shape (..., 6), in % yr-1."""
+    act = ACTIVATIONS[static.activation]
+    hidden = act(x @ weights[f"{net}.W1"].T + weights[f"{net}.b1"])
+    hidden = act(hidden @ weights[f"{net}.W2"].T + weights[f"{net}.b2"])
+    out = (hidden @ weights[f"{net}.W3"].T + weights[f"{net}.b3"])[..., 0]
+    return HEADS[static.head](out, static.head_scale)
+
+
+def _drivers_at(t: jax.Array, data: dict) -> jax.Array:
+    """Drivers (nz, 3) linearly interpolated in time, clamped outside the sampled range."""
+    times = data["driver_times"]
+    i = jnp.clip(jnp.searchsorted(times, t, side="right") - 1, 0, times.size - 2)
+    w = jnp.clip((t - times[i]) / (times[i + 1] - times[i]), 0.0, 1.0)
+    return (1.0 - w) * data["drivers"][i] + w * data["drivers"][i + 1]
+
+
+def rates(t: jax.Array, soc: jax.Array, weights: dict, data: dict, static: UDEStatic):
+    """Production P and respiration R (each (nz,), % yr-1) at time ``t`` and state ``soc``."""
+    drivers = _drivers_at(t, data)
+    x = jnp.stack(
+        [
+            drivers[:, 0],
+            soc,
+            drivers[:, 1],
+            drivers[:, 2],
+            data["depth"],
+            jnp.broadcast_to(t, soc.shape),
+        ],
+        axis=-1,
+    )
+    x = (x - data["shift"]) / data["scale"]
+    return network(weights, "P", x, static), network(weights, "R", x, static)
+
+
+def ude_vector_field(t, soc, args, static: UDEStatic):
+    """dC/dt of the UDE; ``args`` is ``(weights, data)``."""
+    weights, data = args
+    production, respiration = rates(t, soc, weights, data, static)
+    transport = model.transport_tendency(
+        soc, data["dz"], data["diffusion"], data["advection"], static.boundary, xp=jnp
+    )
+    return transport + production - respiration
+
+
+def trajectory(weights: dict, data: dict, times: jax.Array, static: UDEStatic):
+    """Solve from ``data["initial"]`` and save at ``times``: ``(soc, code, stats)``."""
+    field = partial(ude_vector_field, static=static)
+    return solve(field, data["initial"], times, (weights, data), static.solver)
+
+
+def _collocation(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
+    field = jax.vmap(lambda t, c: ude_vector_field(t, c, (weights, data), static))
+    residual = data["colloc_rate"] - field(data["colloc_times"], data["colloc_soc"])
+    return jnp.sum(residual**2) / jnp.maximum(residual.size, 1)
+
+
+def loss_terms(weights: dict, data: dict, static: UDEStatic):
+    """Total loss and ``(code, stats, misfit)``: data misfit + collocation + weight decay."""
+    ys, code, stats = trajectory(weights, data, data["save_times"], static)
+    misfit = DATA_LOSSES[static.kind](ys - data["observed"], data["mask"])
+    decay = sum(jnp.sum(w**2) for w in jax.tree_util.tree_leaves(weights))
+    total = (
+        data["lambda_term"] * misfit
+        + data["lambda_coll"] * _collocation(weights, data, static)
+        + data["lambda_wd"] * decay
+    )
+    return total, (code, stats)
+
+
+class EvaluationLog:
+    """Counts of every loss evaluation, per fit, filled from inside the compiled kernels.
+
+    Each evaluation reports ``(fit_id, code, num_steps, num_rejected_steps)`` through a host
+    callback, so failures inside optimistix line searches are counted too. ``fit_id`` travels
+    in the data (``data["fit_id"]``) and keeps concurrent fits apart.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[int, dict[str, int]] = {}
+        self._ids = itertools.count(1)
+
+    def open(self) -> int:
+        """A fresh fit id with zeroed counts."""
+        fit_id = next(self._ids)
+        self._counts[fit_id] = dict.fromkeys(
+            ("evaluations", "failed_solves", "num_steps", "num_rejected_steps", "last_code"), 0
+        )
+        return fit_id
+
+    def record(self, fit_id, code, num_steps, num_rejected_steps) -> None:
+        """Host side of the callback; batched (vmapped) evaluations arrive as arrays."""
+        columns = np.broadcast_arrays(fit_id, code, num_steps, num_rejected_steps)
+        for one_id, one_code, steps, rejected in zip(*(c.ravel() for c in columns), strict=True):
+            counts = self._counts.get(int(one_id))
+            if counts is None:
+                continue
+            counts["evaluations"] += 1
+            counts["failed_solves"] += int(one_code != 0)
+            counts["num_steps"] += int(steps)
+            counts["num_rejected_steps"] += int(rejected)
+            counts["last_code"] = int(one_code)
+
+    def close(self, fit_id: int) -> dict[str, int]:
+        """Counts of ``fit_id``, forgotten afterwards."""
+        return self._counts.pop(fit_id)
+
+
+EVALUATIONS = EvaluationLog()
+
+
+def safe_value_and_grad(weights: dict, data: dict, static: UDEStatic):
+    """Loss and gradient, failure-safe; the outcome is reported to :data:`EVALUATIONS`.
+
+    A failed or non-finite solve gives the loss ``PENALTY`` and a zero gradient (the paper's
+    ``1e6 + 0 * ||theta||^2``) and is counted with a non-zero code (2 for a non-finite loss or
+    gradient after a nominally successful solve).
+    """
+    (loss, (code, stats)), grads = jax.value_and_grad(loss_terms, has_aux=True)(
+        weights, data, static
+    )
+    finite = jnp.isfinite(loss) & jnp.all(
+        jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
+    )
+    ok = (code == 0) & finite
+    code = jnp.where(ok, 0, jnp.where(code == 0, 2, code))
+    jax.debug.callback(
+        EVALUATIONS.record,
+        data["fit_id"],
+        code,
+        stats["num_steps"],
+        stats["num_rejected_steps"],
+    )
+    loss = jnp.where(ok, loss, PENALTY)
+    grads = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), grads)
+    return loss, grads
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def safe_loss(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
+    """The failure-safe loss as a differentiable scalar function.
+
+    Its gradient is the masked gradient of :func:`safe_value_and_grad`, so optimisers that
+    differentiate a scalar function (optimistix) get the zero gradient of the penalty.
+    """
+    return safe_value_and_grad(weights, data, static)[0]
+
+
+def _safe_loss_fwd(weights, data, static):
+    loss, grads = safe_value_and_grad(weights, data, static)
+    return loss, (grads, data)
+
+
+def _safe_loss_bwd(static, residuals, cotangent):
+    grads, data = residuals
+    return (
+        jax.tree_util.tree_map(lambda g: cotangent * g, grads),
+        jax.tree_util.tree_map(jnp.zeros_like, data),
+    )
+
+
+safe_loss.defvjp(_safe_loss_fwd, _safe_loss_bwd)

@@ -1,0 +1,365 @@
+"""Fitting the SOC UDE to a dataset: the xarray edge of the training engines.
+
+``fit_soc(dataset, config)`` validates the dataset and config, hands plain arrays to an engine
+and wraps what comes back into a :class:`SOCFitResult` (predictions as an xarray Dataset,
+metrics, figures, saving). :class:`SOCModel` is the trained model alone (weights, input
+scaling, config): saved with :meth:`SOCModel.save`, reloaded with :func:`load_soc_model`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from soilsciml import __version__
+from soilsciml.config import SOCFitConfig, load_config, save_config, to_dict
+from soilsciml.data.schema import DatasetError, validate_soc_dataset
+from soilsciml.engines import get_engine
+from soilsciml.engines.base import SOCUDEProblem
+from soilsciml.metrics import depth_residuals, metrics_markdown, regression_metrics
+from soilsciml.models import soc as model
+from soilsciml.models import soc_ude
+
+__all__ = ["SOCFitResult", "SOCModel", "fit_soc", "load_soc_model", "problem_from_dataset"]
+
+SOC_ATTRS = {"units": "%", "long_name": "soil organic carbon"}
+
+
+def problem_from_dataset(
+    ds: xr.Dataset, config: SOCFitConfig, scaling: tuple[np.ndarray, np.ndarray] | None = None
+) -> SOCUDEProblem:
+    """Validate a SOC dataset and turn it into the arrays an engine trains on.
+
+    The first time is the start of the solve and its SOC profile the initial condition; the
+    drivers are the dataset's, sampled at its times.
+
+    Raises
+    ------
+    DatasetError
+        For an invalid dataset, a ``site`` dimension, a non-uniform depth grid or missing
+        values in the initial profile.
+    """
+    ds = validate_soc_dataset(ds)
+    if "site" in ds.dims:
+        raise DatasetError("fit_soc trains on one profile; select a site, e.g. ds.isel(site=0)")
+    depth = ds["depth"].values
+    spacing = np.diff(depth)
+    if not np.allclose(spacing, spacing[0], rtol=1e-6):
+        raise DatasetError("coordinate 'depth' must be uniformly spaced (method of lines)")
+    soc = ds["soc"].values
+    if not np.all(np.isfinite(soc[0])):
+        raise DatasetError(
+            "variable 'soc' has NaN at the first time; that profile is the initial condition"
+        )
+    times = ds["time"].values
+    shift, scale = scaling if scaling is not None else (None, None)
+    return SOCUDEProblem(
+        depth=depth,
+        times=times,
+        initial=soc[0],
+        driver_times=times,
+        drivers=np.stack([ds[name].values for name in model.DRIVERS], axis=-1),
+        targets=soc,
+        diffusion=config.transport.diffusion,
+        advection=config.transport.advection,
+        boundary=config.transport.boundary,
+        input_shift=shift,
+        input_scale=scale,
+    )
+
+
+def _clean_truth(ds: xr.Dataset) -> np.ndarray | None:
+    """The clean SOC field: ``soc_clean`` when kept, else ``soc`` of a noise-free synthetic set."""
+    if "soc_clean" in ds:
+        return ds["soc_clean"].values
+    if "truth" in ds.attrs and "noise_level" not in ds.attrs:
+        return ds["soc"].values
+    return None
+
+
+@dataclass(frozen=True)
+class SOCModel:
+    """A trained SOC UDE: weights (flat layout of ``contracts.md``), input scaling and config."""
+
+    config: SOCFitConfig
+    weights: dict[str, np.ndarray]
+    input_shift: np.ndarray
+    input_scale: np.ndarray
+    engine: str = "jax"
+
+    def problem(self, dataset: xr.Dataset) -> SOCUDEProblem:
+        """``dataset`` as engine arrays with this model's input scaling."""
+        return problem_from_dataset(dataset, self.config, (self.input_shift, self.input_scale))
+
+    def predict(self, dataset: xr.Dataset) -> xr.Dataset:
+        """Solve from the dataset's first profile with its drivers; SOC on its (time, depth).
+
+        Returns the dataset with ``soc_pred`` and ``residual`` (``soc_pred - soc``) added and
+        the solve's status in ``attrs``.
+        """
+        return self._predict(dataset, np.zeros(0))[0]
+
+    def _predict(self, dataset: xr.Dataset, extra_times: np.ndarray):
+        """:meth:`predict`, plus SOC at ``extra_times`` (yr) from the same single solve."""
+        problem = self.problem(dataset)
+        times = np.union1d(problem.times, extra_times)
+        blank = np.full((times.size, problem.depth.size), np.nan)
+        solve_at = dataclasses.replace(problem, times=times, targets=blank)
+        trajectory = get_engine(self.engine).predict_soc(solve_at, self.weights, self.config)
+        on_grid = trajectory.soc[np.searchsorted(times, problem.times)]
+        out = validate_soc_dataset(dataset).copy()
+        dims = ("time", "depth")
+        out["soc_pred"] = (dims, on_grid, {**SOC_ATTRS, "long_name": "predicted SOC"})
+        out["residual"] = (
+            dims,
+            on_grid - out["soc"].values,
+            {"units": "%", "long_name": "residual (predicted - observed)"},
+        )
+        out.attrs.update(
+            solve_status=str(trajectory.status),
+            solver_steps=trajectory.num_steps,
+            engine=self.engine,
+            soilsciml_version=__version__,
+        )
+        return out, trajectory.soc[np.searchsorted(times, extra_times)]
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.toml`` and ``weights.npz`` (weights and input scaling) to ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, path / "config.toml")
+        np.savez(
+            path / "weights.npz",
+            input_shift=self.input_shift,
+            input_scale=self.input_scale,
+            **self.weights,
+        )
+        return path
+
+
+def load_soc_model(path: str | Path, engine: str = "jax") -> SOCModel:
+    """Read a model written by :meth:`SOCModel.save` or :meth:`SOCFitResult.save`."""
+    path = Path(path)
+    for name in ("config.toml", "weights.npz"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"no {name} in {path}; is it a saved SOC model?")
+    config = load_config(path / "config.toml", SOCFitConfig)
+    with np.load(path / "weights.npz") as stored:
+        arrays = {k: np.asarray(stored[k]) for k in stored.files}
+    shift, scale = arrays.pop("input_shift"), arrays.pop("input_scale")
+    expected = soc_ude.layer_shapes(config.network.h1, config.network.h2)
+    if {k: v.shape for k, v in arrays.items()} != expected:
+        raise ValueError(f"weights in {path} do not match network sizes of its config.toml")
+    return SOCModel(config, arrays, shift, scale, engine)
+
+
+@dataclass(frozen=True)
+class SOCFitResult:
+    """Everything a SOC UDE fit produced.
+
+    Parameters
+    ----------
+    model : SOCModel
+        The trained model (``.weights``, ``.config``).
+    predictions : xarray.Dataset
+        The dataset with ``soc_pred`` and ``residual`` on (time, depth) and, on (fit_time,
+        depth), the fitted profiles ``soc_fit_pred``, their targets ``soc_fit_obs`` and, when
+        known, the clean truth ``soc_fit_clean``.
+    history : dict of str to ndarray
+        Loss per iteration of each optimiser stage.
+    solver_stats : dict
+        Loss evaluations, solver steps (accepted and rejected) summed over training, final loss.
+    failed_solves : int
+        Solves that failed during training (each cost the 1e6 penalty).
+    wall_time_s : float
+        Wall-clock time of the fit in s, compilation included.
+    status : str
+        ``ok`` or ``failed``.
+    message : str
+        What happened and, on failure, what to do.
+    stop_reasons : dict of str to str
+        Why each optimiser stage ended.
+    num_compiles : int
+        Kernel compilations during this fit.
+    """
+
+    model: SOCModel
+    predictions: xr.Dataset
+    history: dict[str, np.ndarray]
+    solver_stats: dict
+    failed_solves: int
+    wall_time_s: float
+    status: str
+    message: str
+    stop_reasons: dict[str, str]
+    num_compiles: int
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Trained weights in the flat layout of ``contracts.md``."""
+        return self.model.weights
+
+    def predict(self, dataset: xr.Dataset) -> xr.Dataset:
+        """Predict SOC on another dataset (see :meth:`SOCModel.predict`)."""
+        return self.model.predict(dataset)
+
+    def metrics(self) -> dict:
+        """MSE, RMSE and R2 of the fitted profiles against the target (``*_noisy``) and the
+        clean truth (``*_clean``, when known), the same over all times after the start
+        (``*_trajectory``), residuals by depth, failed solves and wall time."""
+        ds = self.predictions
+        out = {"target": self.model.config.loss.target}
+        fitted = ds["soc_fit_pred"].values
+        references = {"noisy": ds["soc_fit_obs"].values}
+        trajectories = {"noisy": ds["soc"].values[1:]}
+        if "soc_fit_clean" in ds:
+            references["clean"] = ds["soc_fit_clean"].values
+            trajectories["clean"] = ds["soc_truth"].values[1:]
+        for kind, reference in references.items():
+            scores = regression_metrics(fitted, reference)
+            out.update({f"{m}_{kind}": scores[m] for m in ("mse", "rmse", "r2")})
+            over_time = regression_metrics(ds["soc_pred"].values[1:], trajectories[kind])
+            out.update({f"{m}_{kind}_trajectory": over_time[m] for m in ("mse", "rmse", "r2")})
+        by_depth = depth_residuals(fitted, references.get("clean", references["noisy"]))
+        out["residual_by_depth"] = {
+            "depth_m": ds["depth"].values.tolist(),
+            "bias": by_depth["bias"].tolist(),
+            "rmse": by_depth["rmse"].tolist(),
+            "against": "clean" if "clean" in references else "noisy",
+        }
+        out.update(
+            failed_solves=self.failed_solves,
+            wall_time_s=self.wall_time_s,
+            status=self.status,
+            message=self.message,
+            final_loss=self.solver_stats.get("final_loss"),
+            iterations={k: len(v) for k, v in self.history.items()},
+            stop_reasons=self.stop_reasons,
+        )
+        return out
+
+    def figures(self) -> dict:
+        """Named matplotlib figures of the fit (see :mod:`soilsciml.plots.soc`)."""
+        from soilsciml.plots.soc import fit_figures
+
+        return fit_figures(self.predictions, self.history)
+
+    def save(self, path: str | Path, figures: bool = True) -> Path:
+        """Write a run directory: ``config.toml``, ``weights.npz``, ``results.nc``,
+        ``metrics.json``, ``metrics.md`` and (``figures=True``) one PNG per figure."""
+        from soilsciml.data.io import save_dataset
+
+        path = self.model.save(path)
+        save_dataset(self._results_dataset(), path / "results.nc")
+        metrics = self.metrics()
+        (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (path / "metrics.md").write_text(metrics_markdown(metrics))
+        if figures:
+            for name, fig in self.figures().items():
+                fig.savefig(path / f"{name}.png", dpi=120)
+        return path
+
+    def _results_dataset(self) -> xr.Dataset:
+        out = self.predictions.copy()
+        for stage, losses in self.history.items():
+            out[f"loss_{stage}"] = (
+                (f"iteration_{stage}",),
+                losses,
+                {"units": "1", "long_name": f"training loss ({stage})"},
+            )
+        out.attrs.update(
+            status=self.status,
+            message=self.message,
+            failed_solves=self.failed_solves,
+            wall_time_s=self.wall_time_s,
+            fit_config=json.dumps(to_dict(self.model.config)),
+        )
+        return out
+
+
+def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SOCModel):
+    """Predictions on the dataset's grid and, from the same solve, at the loss's target times
+    next to their targets (and the clean truth) on (fit_time, depth)."""
+    layout = soc_ude.target_layout(problem, soc_model.config.loss)
+    rows = layout.mask.any(axis=1)
+    predictions, predicted = soc_model._predict(dataset, layout.save_times[rows])
+    observed = np.where(layout.mask > 0, layout.observed, np.nan)[rows]
+    dims = ("fit_time", "depth")
+    out = {
+        "soc_fit_pred": (dims, predicted, {**SOC_ATTRS, "long_name": "predicted SOC (fitted)"}),
+        "soc_fit_obs": (dims, observed, {**SOC_ATTRS, "long_name": "target SOC (fitted)"}),
+    }
+    clean = _clean_truth(predictions)
+    if clean is not None:
+        truth = dataclasses.replace(problem, targets=clean)
+        truth_rows = soc_ude.target_layout(truth, soc_model.config.loss).observed[rows]
+        out["soc_fit_clean"] = (dims, truth_rows, {**SOC_ATTRS, "long_name": "clean SOC"})
+        out["soc_truth"] = (("time", "depth"), clean, {**SOC_ATTRS, "long_name": "clean SOC"})
+    fit_time = ("fit_time", layout.save_times[rows], {"units": "yr", "long_name": "fitted time"})
+    return predictions.merge(xr.Dataset(out, coords={"fit_time": fit_time}))
+
+
+def fit_soc(
+    dataset: xr.Dataset,
+    config: SOCFitConfig | None = None,
+    engine: str = "jax",
+    progress: bool = True,
+) -> SOCFitResult:
+    """Train the SOC UDE (NN_P, NN_R inside the PDE) on a dataset.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        ``soc`` (%, NaN allowed after the first time), ``ph``, ``cec``, ``clay`` on (time,
+        depth); optional ``soc_clean`` for metrics against the clean truth.
+    config : SOCFitConfig, optional
+        Networks, loss, optimiser, solver and transport (defaults: the spec's Case 4 setting).
+    engine : str
+        ``jax`` (default) or ``julia``.
+    progress : bool
+        Show a tqdm progress bar per optimiser stage.
+
+    Raises
+    ------
+    DatasetError, ConfigError
+        Before any compute, for an invalid dataset or config.
+    """
+    config = config or SOCFitConfig()
+    if not isinstance(config, SOCFitConfig):
+        raise TypeError(f"config must be a SOCFitConfig; got {type(config).__name__}")
+    backend = get_engine(engine)
+    problem = problem_from_dataset(dataset, config)
+    soc_ude.target_layout(problem, config.loss)  # a target the data cannot give fails here
+    scaling = soc_ude.input_scaling(problem, config.network)
+    problem = dataclasses.replace(problem, input_shift=scaling[0], input_scale=scaling[1])
+    start = time.perf_counter()
+    output = backend.fit_soc(problem, config, progress=progress)
+    soc_model = SOCModel(config, output.weights, scaling[0], scaling[1], engine)
+    predictions = _predict_with_fit(dataset, problem, soc_model)
+    wall_time = time.perf_counter() - start
+    final = output.status
+    failures = (
+        f"{final.n_failed} failed solve(s) during training were penalised (loss 1e6, zero gradient)"
+        if final.n_failed
+        else "no failed solves during training"
+    )
+    outcome = "the final model solves" if final.ok else f"the final model fails: {final.message}"
+    message = f"{failures}; {outcome}"
+    return SOCFitResult(
+        model=soc_model,
+        predictions=predictions,
+        history=output.history,
+        solver_stats=output.solver_stats,
+        failed_solves=output.status.n_failed,
+        wall_time_s=wall_time,
+        status="ok" if final.ok else "failed",
+        message=message,
+        stop_reasons=output.stop_reasons,
+        num_compiles=output.num_compiles,
+    )
