@@ -32,6 +32,10 @@ _LAZY = {
     "simulate_hysomi": "soilsciml.data.hysomi",
     "generate_hysomi": "soilsciml.data.hysomi",
     "constraint_pass_rates": "soilsciml.data.hysomi",
+    "HySoMiTrainConfig": "soilsciml.config",
+    "fit_hysomi": "soilsciml.experiments.hysomi_fit",
+    "HySoMiFitResult": "soilsciml.experiments.hysomi_fit",
+    "run_experiment": "soilsciml.experiments.hysomi",
 }
 
 __all__ = ["__version__", *_LAZY]

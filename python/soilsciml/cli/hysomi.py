@@ -132,7 +132,9 @@ def _train(args: argparse.Namespace) -> int:
 def _experiment(args: argparse.Namespace) -> int:
     from soilsciml.experiments.hysomi import run_experiment
 
-    table, records = run_experiment(args.name, args.out, quick=args.quick, progress=not args.quiet)
+    table, records = run_experiment(
+        args.name, args.out, quick=args.quick, progress=not args.quiet, jobs=args.jobs
+    )
     print(table, end="")
     print(f"wrote {args.out / (args.name + '.md')} ({len(records)} records)")
     return 0
@@ -200,6 +202,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     experiment = sub.add_parser("experiment", help="run a named experiment of the paper")
     experiment.add_argument("name", choices=EXPERIMENT_NAMES, help="experiment recipe")
     experiment.add_argument("--quick", action="store_true", help="small data, few epochs")
+    experiment.add_argument("--jobs", type=int, default=1, help="runs trained at once")
     experiment.add_argument("--quiet", action="store_true", help="no progress bars")
     experiment.add_argument("--out", type=Path, required=True, help="experiment folder")
     experiment.set_defaults(handler=_experiment)

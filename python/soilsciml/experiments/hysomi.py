@@ -292,10 +292,20 @@ def _scores(run: RunSpec, folder: Path, datasets: dict[str, Any], progress: bool
     ]
 
 
+def _score_cached(run: RunSpec, folder: Path, paths: dict[str, Path]) -> list[dict]:
+    """:func:`_scores` in a worker process: datasets come from the experiment's cache."""
+    from soilsciml.data.io import load_dataset
+
+    datasets = {name: load_dataset(path) for name, path in paths.items()}
+    return _scores(run, folder, datasets, progress=False)
+
+
 def run_experiment(
-    name: str, out: str | Path, quick: bool = False, progress: bool = True
+    name: str, out: str | Path, quick: bool = False, progress: bool = True, jobs: int = 1
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run (or resume) the named experiment in ``out``; return its Markdown table and records.
+
+    ``jobs`` > 1 trains that many runs at once in separate (spawned) processes.
 
     Raises
     ------
@@ -313,8 +323,22 @@ def run_experiment(
         for key, config in recipe.datasets.items()
     }
     records: list[dict[str, Any]] = []
-    for run in recipe.runs:
-        records += _scores(run, out / "runs" / run.name, datasets, progress)
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        paths = {key: out / "data" / f"{key}.nc" for key in recipe.datasets}
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            futures = [
+                pool.submit(_score_cached, run, out / "runs" / run.name, paths)
+                for run in recipe.runs
+            ]
+            for future in futures:
+                records += future.result()
+    else:
+        for run in recipe.runs:
+            records += _scores(run, out / "runs" / run.name, datasets, progress)
     title = f"# HySoMi experiment `{name}`{' (quick)' if quick else ''}\n\n"
     table = markdown_table(records, recipe.rows, recipe.columns)
     notes = f"\n{recipe.notes}\n" if recipe.notes else ""
