@@ -15,6 +15,7 @@ from soilsciml.data.hysomi import generate_hysomi
 from soilsciml.data.io import save_dataset
 from soilsciml.engines.jax_hysomi_loss import adaptive, balanced, normalised
 from soilsciml.engines.jax_hysomi_net import TraitNetwork, init_statistics
+from soilsciml.experiments.hysomi import QUICK as QUICK_EXPERIMENT
 from soilsciml.experiments.hysomi import markdown_table
 from soilsciml.experiments.hysomi_fit import (
     METRIC_KEYS,
@@ -24,12 +25,13 @@ from soilsciml.experiments.hysomi_fit import (
     split_arrays,
 )
 
-QUICK = HySoMiTrainConfig(epochs=6, patience=6, width=16, depth=2, batch_size=16)
+QUICK = QUICK_EXPERIMENT.train
 
 
 @pytest.fixture(scope="module")
 def dataset():
-    return generate_hysomi(HySoMiGeneratorConfig(n_samples=60, chunk_size=1024), progress=False)
+    config = HySoMiGeneratorConfig(n_samples=QUICK_EXPERIMENT.n_samples, chunk_size=1024)
+    return generate_hysomi(config, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +163,26 @@ def test_markdown_table_means_and_spreads():
     lines = table.splitlines()
     assert lines[2] == "| hysomi | 2 ± 1.4 | 0.3 ± 0.14 | 2 |"
     assert lines[3] == "| ml | 2 | n/a | 1 |"
+
+
+def test_experiment_writes_table_scores_other_data_and_resumes(dataset, tmp_path, monkeypatch):
+    from soilsciml.experiments import hysomi as experiments
+
+    config = dataclasses.replace(QUICK, model="ml", epochs=2)
+    run = experiments.RunSpec("tiny", "own", config, {"model": "ml"}, score_on=("own", "other"))
+    recipe = experiments.Recipe(
+        {"own": HySoMiGeneratorConfig(), "other": HySoMiGeneratorConfig()},
+        (run,),
+        ("model", "test_data"),
+    )
+    monkeypatch.setitem(experiments.EXPERIMENTS, "tiny", lambda scale: recipe)
+    for name in ("own", "other"):  # cached datasets are used, not regenerated
+        save_dataset(dataset, tmp_path / "data" / f"{name}.nc")
+    table, records = experiments.run_experiment("tiny", tmp_path, progress=False)
+    assert [r["test_data"] for r in records] == ["own", "other"]
+    assert records[0]["mse_co2"] == pytest.approx(records[1]["mse_co2"], rel=1e-10)
+    assert "| ml | own |" in table and "| ml | other |" in (tmp_path / "tiny.md").read_text()
+    stamp = (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns
+    again, _ = experiments.run_experiment("tiny", tmp_path, progress=False)
+    assert again == table
+    assert (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns == stamp

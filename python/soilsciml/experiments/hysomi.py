@@ -21,7 +21,7 @@ import numpy as np
 
 from soilsciml.config import HySoMiConstraintConfig, HySoMiGeneratorConfig, HySoMiTrainConfig
 
-__all__ = ["EXPERIMENTS", "Recipe", "RunSpec", "markdown_table", "run_experiment"]
+__all__ = ["EXPERIMENTS", "FULL", "QUICK", "Recipe", "RunSpec", "markdown_table", "run_experiment"]
 
 METRIC_COLUMNS = ("mse_co2", "mse_hidden", "l1_params", "constraint_sum")
 COMPARED = ("hysomi", "unconstrained", "all_states")
@@ -74,9 +74,9 @@ class Scale:
 
 FULL = Scale(973, (0, 1, 2), HySoMiTrainConfig())
 QUICK = Scale(
-    90,
+    60,
     (0, 1),
-    HySoMiTrainConfig(epochs=4, patience=4, width=16, depth=2, batch_size=64),
+    HySoMiTrainConfig(epochs=6, patience=6, width=16, depth=2, batch_size=16),
 )
 
 
@@ -123,7 +123,7 @@ def _complexity(scale: Scale) -> Recipe:
 
 
 def _size(scale: Scale) -> Recipe:
-    n_train = (51, 25) if scale is QUICK else (554, 300, 150, 75, 30)
+    n_train = (30, 15) if scale is QUICK else (554, 300, 150, 75, 30)
     runs = tuple(
         _run(scale, "default", scale.seeds[0], {"n_train": n, "model": m}, model=m, n_train=n)
         for n in n_train
