@@ -74,6 +74,11 @@ def _constraints(config: HySoMiTrainConfig) -> tuple[cons.Constraint, ...]:
     return cons.constraint_set(config.constraints.setting, config.constraints.factors())
 
 
+def _weighting(config: HySoMiTrainConfig):
+    """The loss weighting: the configured one for ``hysomi``; the one-term models sum."""
+    return WEIGHTINGS[config.loss_weighting if config.model == "hysomi" else "balanced"]
+
+
 def _forward(trained: TrainedModel, traits, mask, training: bool, times, solver: SolverConfig):
     """Pools (n, nt, 6), parameters (n, 13), solve codes (n,) and updated statistics."""
     x = (traits - trained.trait_mean) / trained.trait_std
@@ -93,7 +98,7 @@ def _forward(trained: TrainedModel, traits, mask, training: bool, times, solver:
 
 
 def _terms(trained, traits, targets, mask, running, training, times, config, constraints):
-    """Loss terms, weighted loss and what the step needs besides."""
+    """Weighted loss and (terms, updated batch statistics, running magnitudes, failures)."""
     states, params, codes, statistics = _forward(
         trained, traits, mask, training, times, config.solver
     )
@@ -106,8 +111,7 @@ def _terms(trained, traits, targets, mask, running, training, times, config, con
     terms = OBJECTIVES[config.model](
         safe, targets, params, times, valid, constraints, config.constraints.temperature
     )
-    weighting = config.loss_weighting if config.model == "hysomi" else "balanced"
-    loss, running = WEIGHTINGS[weighting](terms, trained.loss_scales, running)
+    loss, running = _weighting(config)(terms, trained.loss_scales, running)
     n_failed = jnp.sum(mask * (~solved))
     return loss, (terms, statistics, running, n_failed)
 
@@ -232,7 +236,7 @@ def train(
             "term_weights",
         )
     }
-    weighting = WEIGHTINGS[config.loss_weighting if config.model == "hysomi" else "balanced"]
+    weighting = _weighting(config)
     best, best_loss, waited = trained, np.inf, 0
     for epoch in tqdm(range(config.epochs), unit="epoch", disable=not progress):
         losses, failed = [], 0
