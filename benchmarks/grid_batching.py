@@ -56,8 +56,7 @@ def main() -> None:
     seeds = range(args.batch)
     lrs = jnp.asarray(np.linspace(3e-3, 5e-3, args.batch))
     inits = [
-        {k: jnp.asarray(v) for k, v in jax_ude.init_weights(32, 16, seed).items()}
-        for seed in seeds
+        {k: jnp.asarray(v) for k, v in jax_ude.init_weights(32, 16, seed).items()} for seed in seeds
     ]
     states = [optax.adam(lrs[i]).init(w) for i, w in enumerate(inits)]
 
@@ -80,9 +79,9 @@ def main() -> None:
         return jax.block_until_ready(loss)
 
     compile_s = {}
-    for name, fn, call in (
-        ("sequential", one, lambda: one(inits[0], states[0], lrs[0], data)),
-        ("batched", many, lambda: many(stack(*inits), stack(*states), lrs, data)),
+    for name, call in (
+        ("sequential", lambda: one(inits[0], states[0], lrs[0], data)),
+        ("batched", lambda: many(stack(*inits), stack(*states), lrs, data)),
     ):
         start = time.perf_counter()
         jax.block_until_ready(call())

@@ -255,7 +255,7 @@ def case_markdown(run: CaseRun, quick: bool = False) -> str:
     lines = [
         f"# {case.title}" + (" (quick budget)" if quick else ""),
         "",
-        f"- target: `loss.target = \"{case.target}\"`"
+        f'- target: `loss.target = "{case.target}"`'
         + (" (1-yr rollout from the observed initial profile)" if case.target == "initial" else ""),
         "- noise: none"
         if noise is None
