@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -70,10 +71,13 @@ def fit_trial(config: SOCFitConfig, context: TrialContext) -> TrialOutcome:
         The scalar metrics of :meth:`SOCFitResult.metrics` (``mse/rmse/r2_noisy`` and
         ``_clean``, ``*_trajectory``, ``final_loss`` (the training loss at the end of training,
         the paper's "terminal loss" used for selection), ``failed_solves``, ``wall_time_s``),
-        plus ``iterations_<stage>``; status ``failed`` when the final model does not solve.
+        plus ``iterations_<stage>`` and ``cpu_time_s`` (CPU time of this process during the
+        fit, all threads, in s: unlike wall time, it does not grow when other jobs share the
+        machine); status ``failed`` when the final model does not solve.
     """
     from soilsciml.soc_fit import fit_soc
 
+    cpu_start = time.process_time()
     dataset = _load_training_data(str(context.data["path"]))
     seeded = replace(config, train=replace(config.train, seed=context.seed))
     result = fit_soc(dataset, seeded, engine=context.data.get("engine", "jax"), progress=False)
@@ -88,4 +92,5 @@ def fit_trial(config: SOCFitConfig, context: TrialContext) -> TrialOutcome:
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
     scalars.update({f"iterations_{k}": float(v) for k, v in metrics["iterations"].items()})
+    scalars["cpu_time_s"] = time.process_time() - cpu_start
     return TrialOutcome(scalars, result.status, "" if result.status == "ok" else result.message)
