@@ -82,6 +82,64 @@ def _fit(args: argparse.Namespace) -> int:
     return 0 if result.status == "ok" else 1
 
 
+def _case_summary(run) -> str:
+    metrics = run.metrics
+    scores = ", ".join(
+        f"{name} {metrics[name]:.6g}"
+        for name in ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean")
+        if name in metrics
+    )
+    best = run.grid.best["name"] if run.grid.best else "none"
+    return f"{run.case.title}: best {best}; retrained: {scores or 'no retrain'}"
+
+
+def _case(args: argparse.Namespace) -> int:
+    from soilsciml.experiments.soc_cases import run_case
+
+    run = run_case(
+        args.number,
+        args.out,
+        quick=args.quick,
+        executor=args.executor,
+        workers=args.workers,
+        quiet=args.quiet,
+    )
+    print(f"wrote {args.out}: {_case_summary(run)}; see {args.out / 'case.md'}")
+    return 0 if run.metrics and not run.grid.lost else 1
+
+
+def _cases(args: argparse.Namespace) -> int:
+    from soilsciml.experiments.soc_cases import run_cases
+
+    runs = run_cases(
+        args.out,
+        quick=args.quick,
+        executor=args.executor,
+        workers=args.workers,
+        quiet=args.quiet,
+    )
+    for run in runs:
+        print(_case_summary(run))
+    print(f"summary: {args.out / 'summary.md'}")
+    return 0 if all(run.metrics and not run.grid.lost for run in runs) else 1
+
+
+def _add_case_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick", action="store_true", help="2 trials and 60 + 60 iterations (tests, demos)"
+    )
+    parser.add_argument(
+        "--executor",
+        default="inprocess",
+        metavar="NAME",
+        help="where trials run: inprocess (default), processes or dask",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``soc`` command group."""
     group = commands.add_parser("soc", help="SOC depth-profile UDE: data, training, cases")
@@ -122,3 +180,25 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--out", type=Path, required=True, help="run folder: config, results, metrics, figures"
     )
     fit.set_defaults(handler=_fit)
+
+    case = sub.add_parser(
+        "case",
+        help="run (or resume) one of the paper's six cases: data, grid, retrain, metrics",
+        description=(
+            "Case N (1-6): simulate the reference truth with the case's noise, run the grid of "
+            "the paper's Table 1 with the case's loss weights and iterations, retrain the best "
+            "configuration at rtol = atol = 1e-6, write metrics, figures and case.md to RUNDIR. "
+            "Rerunning skips finished trials."
+        ),
+    )
+    case.add_argument("number", type=int, choices=range(1, 7), metavar="N", help="case 1-6")
+    case.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
+    _add_case_options(case)
+    case.set_defaults(handler=_case)
+
+    cases = sub.add_parser(
+        "cases", help="run (or resume) all six cases into DIR/caseN and write DIR/summary.md"
+    )
+    cases.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    _add_case_options(cases)
+    cases.set_defaults(handler=_cases)

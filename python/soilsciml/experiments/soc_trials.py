@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import functools
+import time
+from dataclasses import replace
+
 import numpy as np
 
-from soilsciml.config import SOCSimulationConfig
-from soilsciml.search.trial import TrialContext
+from soilsciml.config import SOCFitConfig, SOCSimulationConfig
+from soilsciml.search.trial import TrialContext, TrialOutcome
 
-__all__ = ["simulate_trial"]
+__all__ = ["fit_trial", "simulate_trial"]
 
 
 def simulate_trial(config: SOCSimulationConfig, context: TrialContext) -> dict[str, float]:
@@ -43,3 +47,50 @@ def simulate_trial(config: SOCSimulationConfig, context: TrialContext) -> dict[s
         "carbon_change": float(carbon[-1] / carbon[0] - 1.0),
         "solver_steps": float(ds.attrs["solver_steps"]),
     }
+
+
+@functools.lru_cache(maxsize=4)
+def _load_training_data(path: str):
+    """The training dataset at ``path``, read once per worker process."""
+    from soilsciml.data.io import load_dataset
+
+    return load_dataset(path).load()
+
+
+def fit_trial(config: SOCFitConfig, context: TrialContext) -> TrialOutcome:
+    """Train the SOC UDE on the dataset at ``context.data["path"]`` with ``config``.
+
+    The network initialisation is seeded with the trial's seed (``train.seed`` is replaced by
+    ``context.seed``). A grid trial writes its model (``config.toml``, ``weights.npz``) and
+    metrics into the trial folder; the retrain of the best trial (``context.stage ==
+    "retrain"``) writes the whole run folder of :meth:`SOCFitResult.save`, figures included.
+
+    Returns
+    -------
+    TrialOutcome
+        The scalar metrics of :meth:`SOCFitResult.metrics` (``mse/rmse/r2_noisy`` and
+        ``_clean``, ``*_trajectory``, ``final_loss`` (the training loss at the end of training,
+        the paper's "terminal loss" used for selection), ``failed_solves``, ``wall_time_s``),
+        plus ``iterations_<stage>`` and ``cpu_time_s`` (CPU time of this process during the
+        fit, all threads, in s: unlike wall time, it does not grow when other jobs share the
+        machine); status ``failed`` when the final model does not solve.
+    """
+    from soilsciml.soc_fit import fit_soc
+
+    cpu_start = time.process_time()
+    dataset = _load_training_data(str(context.data["path"]))
+    seeded = replace(config, train=replace(config.train, seed=context.seed))
+    result = fit_soc(dataset, seeded, engine=context.data.get("engine", "jax"), progress=False)
+    if context.stage == "retrain":
+        result.save(context.directory)
+    else:
+        result.model.save(context.directory)
+    metrics = result.metrics()
+    scalars = {
+        name: float(value)
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    scalars.update({f"iterations_{k}": float(v) for k, v in metrics["iterations"].items()})
+    scalars["cpu_time_s"] = time.process_time() - cpu_start
+    return TrialOutcome(scalars, result.status, "" if result.status == "ok" else result.message)

@@ -66,6 +66,11 @@ TRIAL_KINDS: dict[str, TrialKind] = {
         config="soilsciml.config:SOCSimulationConfig",
         select=("solver_steps", "min"),
     ),
+    "soc_fit": TrialKind(
+        trial="soilsciml.experiments.soc_trials:fit_trial",
+        config="soilsciml.config:SOCFitConfig",
+        select=("final_loss", "min"),
+    ),
 }
 
 
