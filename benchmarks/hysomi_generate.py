@@ -61,7 +61,7 @@ def run_jax(inputs: Path, repeats: int, draws: int) -> dict:
 
     config = HySoMiGeneratorConfig(n_samples=973)
     start = time.perf_counter()
-    generate_hysomi(HySoMiGeneratorConfig(n_samples=1), progress=False)
+    generate_hysomi(HySoMiGeneratorConfig(n_samples=3), progress=False)
     first = time.perf_counter() - start
     n_draws = []
 

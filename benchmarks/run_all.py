@@ -5,9 +5,12 @@ engine and its peer, the ratio of medians (peer / ours), the target, the JAX com
 (reported separately, never inside the timings) and the peak resident memory of each
 contender's process. Machine, versions, thread settings, date and load averages go on top.
 
-    python benchmarks/run_all.py [--quick] [--out benchmarks/results.md]
+    python benchmarks/run_all.py [--quick] [--only GROUP ...] [--out benchmarks/results.md]
 
-``--quick`` runs fewer repeats (for a smoke test, not for the record).
+``--quick`` runs fewer repeats (for a smoke test, not for the record). ``--only`` re-runs the
+named groups (``soc``, ``hysomi_epoch``, ``generate``, ``grid``) and takes the others from
+their JSON files of an earlier run in ``benchmarks/out``; every row states when it was
+measured and the load average then, and the contenders of one ratio always run together.
 """
 
 from __future__ import annotations
@@ -28,9 +31,19 @@ HERE = Path(__file__).resolve().parent
 ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
+GROUPS = ("soc", "hysomi_epoch", "generate", "grid")
+
+
 def run(name: str, script: str, args: list[str], out: Path, env: dict | None = None) -> dict:
-    """Run one benchmark contender in a fresh process; its JSON result (or the error)."""
+    """Run one benchmark contender in a fresh process; its JSON result (or the error).
+
+    The result also records when it started and the load average then.
+    """
     target = out / f"{name}.json"
+    stamp = {
+        "measured_at": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        "load_average": os.getloadavg()[0],
+    }
     command = [sys.executable, str(HERE / script), *args, "--json", str(target)]
     print("$", " ".join(command[1:]), flush=True)
     start = time.perf_counter()
@@ -40,8 +53,9 @@ def run(name: str, script: str, args: list[str], out: Path, env: dict | None = N
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         print(f"  failed: {tail[0]}", flush=True)
-        return {"error": tail[0]}
-    result = json.loads(target.read_text())
+        return {"error": tail[0], **stamp}
+    result = {**json.loads(target.read_text()), **stamp}
+    target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
     return result
 
@@ -61,10 +75,11 @@ def _row(label, ours, peer, target, unit_name="s", unit=1.0) -> str:
     met = "yes" if ok and ratio >= target else "no"
     compile_s = f"{ours['compile_s']:.1f}" if "compile_s" in ours else "-"
     rss = " / ".join(f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else "-" for r in (ours, peer))
+    when = f"{ours.get('measured_at', '-')} (load {ours.get('load_average', float('nan')):.1f})"
     return (
         f"| {label} ({unit_name}) | {ours.get('contender', '-')}: {_stats(ours, unit)} | "
         f"{peer.get('contender', '-')}: {_stats(peer, unit)} | {ratio:.1f}x | >= {target}x | "
-        f"{met} | {compile_s} | {rss} |"
+        f"{met} | {compile_s} | {rss} | {when} |"
     )
 
 
@@ -93,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
+    parser.add_argument("--only", nargs="+", choices=GROUPS, help="re-run only these groups")
     args = parser.parse_args(argv)
     work = HERE / "out"
     work.mkdir(exist_ok=True)
@@ -100,53 +116,80 @@ def main(argv: list[str] | None = None) -> None:
     n = lambda full, quick: str(quick if args.quick else full)  # noqa: E731
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.UTC)
+    jobs = {
+        "soc": [
+            ("soc_check", "soc_step.py", ["--contender", "check", *inputs], None),
+            (
+                "soc_jax",
+                "soc_step.py",
+                ["--contender", "jax", "--repeats", n(30, 5), "--count-rhs"],
+                None,
+            ),
+            (
+                "soc_jax_1",
+                "soc_step.py",
+                ["--contender", "jax", "--repeats", n(30, 5)],
+                {"XLA_FLAGS": ONE_THREAD_XLA},
+            ),
+            (
+                "soc_tsit5",
+                "soc_step.py",
+                ["--contender", "jax", "--repeats", n(30, 5), "--solver", "tsit5"],
+                None,
+            ),
+            (
+                "soc_torch",
+                "soc_step.py",
+                ["--contender", "torch", "--repeats", n(10, 2), *inputs],
+                None,
+            ),
+        ],
+        "hysomi_epoch": [
+            ("hy_check", "hysomi_epoch.py", ["--contender", "check", *inputs], None),
+            (
+                "hy_jax",
+                "hysomi_epoch.py",
+                ["--contender", "jax", "--repeats", n(5, 1), *inputs],
+                None,
+            ),
+            (
+                "hy_torch",
+                "hysomi_epoch.py",
+                ["--contender", "torch", "--repeats", n(2, 1), *inputs],
+                None,
+            ),
+        ],
+        "generate": [
+            (
+                "gen_jax",
+                "hysomi_generate.py",
+                ["--contender", "jax", "--repeats", n(2, 1), *inputs],
+                None,
+            ),
+            (
+                "gen_scipy",
+                "hysomi_generate.py",
+                ["--contender", "scipy", "--draws", n(400, 40), *inputs],
+                None,
+            ),
+        ],
+        "grid": [("grid", "grid_compiles.py", [], None)],
+    }
+    hysomi_training = importlib.util.find_spec("soilsciml.engines.jax_hysomi_train")
     res = {}
-    res["soc_check"] = run("soc_check", "soc_step.py", ["--contender", "check", *inputs], work)
-    res["soc_jax"] = run(
-        "soc_jax", "soc_step.py", ["--contender", "jax", "--repeats", n(30, 5)], work
-    )
-    res["soc_jax_1"] = run(
-        "soc_jax_1",
-        "soc_step.py",
-        ["--contender", "jax", "--repeats", n(30, 5), "--solver", "dopri5"],
-        work,
-        {"XLA_FLAGS": ONE_THREAD_XLA},
-    )
-    res["soc_tsit5"] = run(
-        "soc_tsit5",
-        "soc_step.py",
-        ["--contender", "jax", "--repeats", n(30, 5), "--solver", "tsit5"],
-        work,
-    )
-    res["soc_torch"] = run(
-        "soc_torch", "soc_step.py", ["--contender", "torch", "--repeats", n(10, 2), *inputs], work
-    )
-    if importlib.util.find_spec("soilsciml.engines.jax_hysomi_train") is not None:
-        res["hy_check"] = run(
-            "hy_check", "hysomi_epoch.py", ["--contender", "check", *inputs], work
-        )
-        res["hy_jax"] = run(
-            "hy_jax", "hysomi_epoch.py", ["--contender", "jax", "--repeats", n(5, 1), *inputs], work
-        )
-        res["hy_torch"] = run(
-            "hy_torch",
-            "hysomi_epoch.py",
-            ["--contender", "torch", "--repeats", n(2, 1), *inputs],
-            work,
-        )
-    else:
-        missing = {"error": "HySoMi training (engines/jax_hysomi_train.py) is not in this tree"}
-        res["hy_check"] = res["hy_jax"] = res["hy_torch"] = missing
-    res["gen_jax"] = run(
-        "gen_jax", "hysomi_generate.py", ["--contender", "jax", "--repeats", n(2, 1), *inputs], work
-    )
-    res["gen_scipy"] = run(
-        "gen_scipy",
-        "hysomi_generate.py",
-        ["--contender", "scipy", "--draws", n(400, 40), *inputs],
-        work,
-    )
-    res["grid"] = run("grid", "grid_compiles.py", [], work)
+    for group, entries in jobs.items():
+        for name, script, script_args, env in entries:
+            stored = work / f"{name}.json"
+            if args.only and group not in args.only:
+                res[name] = (
+                    json.loads(stored.read_text())
+                    if stored.exists()
+                    else {"error": "not run (no earlier result)"}
+                )
+            elif group == "hysomi_epoch" and hysomi_training is None:
+                res[name] = {"error": "HySoMi training (engines/jax_hysomi_train.py) is not here"}
+            else:
+                res[name] = run(name, script, script_args, work, env)
     julia = subprocess.run(
         [sys.executable, str(HERE / "parity.py")], capture_output=True, text=True
     )
@@ -155,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `python benchmarks/run_all.py{' --quick' if args.quick else ''}`, "
+        f"Written by `python benchmarks/run_all.py{' --quick' if args.quick else ''}"
+        f"{' --only ' + ' '.join(args.only) if args.only else ''}`, "
         f"started {started:%Y-%m-%d %H:%M} UTC.",
         "",
         *_machine(),
@@ -171,8 +215,9 @@ def main(argv: list[str] | None = None) -> None:
         "median / ours. Compile: JAX first call minus the median. Peak RSS of each contender's "
         "own process (ours / peer), MiB.",
         "",
-        "| measurement | ours | peer | ratio | target | met | compile (s) | peak RSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| measurement | ours | peer | ratio | target | met | compile (s) | peak RSS (MiB) "
+        "| measured (1-min load) |",
+        "|---|---|---|---|---|---|---|---|---|",
         _row("SOC training step", res["soc_jax"], res["soc_torch"], 20),
         _row("SOC training step, XLA 1 thread", res["soc_jax_1"], res["soc_torch"], 20),
         _row("SOC training step, ours Tsit5", res["soc_tsit5"], res["soc_torch"], 20),
@@ -197,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"relative difference {r['loss_relative_difference']:.1e}{extra}"
             )
     soc = res["soc_jax"]
-    if "error" not in soc:
+    if "rhs_evaluations_forward" in soc:
         lines.append(
             f"- SOC step, ours: {soc['solver_steps']} dopri5 steps, "
             f"{soc['rhs_evaluations_forward']} RHS evaluations forward, "

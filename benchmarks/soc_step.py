@@ -8,12 +8,13 @@ update is left out on both sides. Three contenders, each run in its own process:
   weights, fails unless they agree to the solver tolerance, and writes the inputs for
   ``torch`` to ``--inputs``;
 - ``jax``: the JAX engine (``--solver``, checkpointed adjoint), with ``block_until_ready``;
-  also counts RHS evaluations with a host callback and reports the compile time separately;
+  reports the compile time separately and, with ``--count-rhs``, counts RHS evaluations
+  with a host callback;
 - ``torch``: ``benchmarks/peers/torch_soc.py`` (``odeint`` dopri5, backpropagation through
   the solver), ``--threads`` torch threads.
 
     python benchmarks/soc_step.py --contender check --inputs benchmarks/out
-    python benchmarks/soc_step.py --contender jax [--solver dopri5] [--repeats 20] [--json F]
+    python benchmarks/soc_step.py --contender jax [--solver dopri5] [--repeats 20] [--count-rhs]
     python benchmarks/soc_step.py --contender torch --inputs benchmarks/out [--repeats 10]
 """
 
@@ -73,7 +74,7 @@ def _count_rhs(weights, data, static) -> tuple[int, int]:
         jax_ude.ude_vector_field = original
 
 
-def run_jax(solver: str, repeats: int) -> dict:
+def run_jax(solver: str, repeats: int, count_rhs: bool) -> dict:
     """Compile time, step time statistics, solver steps and RHS counts of the JAX engine."""
     import jax
     import jax.numpy as jnp
@@ -93,16 +94,17 @@ def run_jax(solver: str, repeats: int) -> dict:
     _, _, stats = jax.block_until_ready(
         jax.jit(partial(jax_ude.trajectory, static=static))(weights, data, data["save_times"])
     )
-    n_forward, n_step = _count_rhs(weights, data, static)
-    return {
+    result = {
         "contender": f"jax ({solver})",
         "compile_s": first_call - timing["median_s"],
         **timing,
         "solver_steps": int(stats["num_steps"]),
-        "rhs_evaluations_forward": n_forward,
-        "rhs_evaluations_value_and_grad": n_step,
         "versions": f"jax {jax.__version__}",
     }
+    if count_rhs:
+        counts = _count_rhs(weights, data, static)
+        result["rhs_evaluations_forward"], result["rhs_evaluations_value_and_grad"] = counts
+    return result
 
 
 def _peer(inputs: Path):
@@ -174,11 +176,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--solver", default="dopri5", help="JAX solver (tsit5, dopri5, ...)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--count-rhs", action="store_true", help="jax: count RHS evaluations")
     parser.add_argument("--inputs", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     if args.contender == "jax":
-        result = run_jax(args.solver, args.repeats)
+        result = run_jax(args.solver, args.repeats, args.count_rhs)
     elif args.contender == "torch":
         result = run_torch(args.inputs, args.repeats, args.threads)
     else:
