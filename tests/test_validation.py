@@ -39,7 +39,10 @@ def _units(name, units):
         if name not in ds.variables:
             return ds
         ds = ds.copy()
-        ds[name].attrs["units"] = units
+        if units is None:
+            ds[name].attrs.pop("units", None)
+        else:
+            ds[name].attrs["units"] = units
         return ds
 
     return corrupt
@@ -72,7 +75,7 @@ CORRUPTIONS = {
     "nan driver": (_set("clay", (1, 1), np.nan), "variable 'clay' has NaN"),
     "inf soc": (_set("soc", (1, 1), np.inf), "variable 'soc' has infinite"),
     "unknown units": (_units("soc", "furlongs"), "variable 'soc' has unknown units"),
-    "no units": (lambda ds: ds.assign(ph=ds["ph"].copy().assign_attrs(units=None)), "ph"),
+    "no units": (_units("ph", None), "variable .ph. has no .units."),
     "depth units": (_units("depth", "fathom"), "coordinate 'depth' has unknown units"),
     "depth reversed": (_coord("depth", lambda v: v[::-1]), "coordinate 'depth' has non-monotonic"),
     "depth duplicated": (_coord("depth", lambda v: np.r_[v[:1], v[:-1]]), "'depth' has duplicated"),

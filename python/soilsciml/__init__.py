@@ -43,6 +43,10 @@ _LAZY = {
     "SOCFitConfig": "soilsciml.config",
     "fit_soc": "soilsciml.soc_fit",
     "load_soc_model": "soilsciml.soc_fit",
+    "HySoMiTrainConfig": "soilsciml.config",
+    "fit_hysomi": "soilsciml.experiments.hysomi_fit",
+    "HySoMiFitResult": "soilsciml.experiments.hysomi_fit",
+    "run_experiment": "soilsciml.experiments.hysomi",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -343,7 +343,7 @@ def write_calibration(
     result: xr.Dataset, config: HySoMiCalibrationConfig, run_dir: str | Path
 ) -> list[Path]:
     """Write ``fit.json``, ``results.nc``, ``config.toml`` and ``fit_<series>.png``."""
-    from soilsciml.plots.hysomi import close, plot_calibration
+    from soilsciml.plots.calibration import close, plot_calibration
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

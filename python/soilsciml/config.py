@@ -22,6 +22,7 @@ __all__ = [
     "HySoMiCalibrationConfig",
     "HySoMiConstraintConfig",
     "HySoMiGeneratorConfig",
+    "HySoMiTrainConfig",
     "IncubationFormat",
     "NoiseConfig",
     "SOCFitConfig",
@@ -729,3 +730,76 @@ class SOCFitConfig:
     train: SOCTrainConfig = field(default_factory=SOCTrainConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     transport: SOCTransportConfig = field(default_factory=SOCTransportConfig)
+
+
+HYSOMI_MODELS = ("hysomi", "unconstrained", "all_states", "ml")
+LOSS_WEIGHTINGS = ("adaptive", "balanced", "normalised")
+
+
+@dataclass(frozen=True)
+class HySoMiTrainConfig:
+    """Training of one compared HySoMi model on a trait dataset (spec sections 4 and 6).
+
+    Parameters
+    ----------
+    model : str
+        ``hysomi`` (CO2 MSE and the constraint losses), ``unconstrained`` (CO2 MSE),
+        ``all_states`` (MSE on all six pools) or ``ml`` (traits -> CO2 directly, no PBM).
+    loss_weighting : str
+        How ``hysomi`` weighs its terms: ``adaptive`` (learnable uncertainty weights),
+        ``balanced`` (all 1) or ``normalised`` (terms over their running magnitudes). The
+        other models have one term.
+    epochs : int
+        Largest number of epochs (DECIDED 300).
+    learning_rate : float
+        Initial Adam step size.
+    decay_rate, decay_epochs : float, int
+        Step decay: the step size is multiplied by ``decay_rate`` every ``decay_epochs``.
+    batch_size : int
+        Samples per step; the last partial batch is padded and masked.
+    patience : int
+        Epochs without a better validation loss before training stops.
+    width, depth : int
+        Hidden units and hidden layers of the network (DECIDED 64, paper 5).
+    n_train : int
+        Training samples used, the first of the training split (0 for all of them).
+    seed : int
+        Seed of the initial weights and the batch order.
+    constraints : HySoMiConstraintConfig
+        Constraint set and soft-loss temperature of the ``hysomi`` loss and the metrics.
+    solver : SolverConfig
+        PBM solver during training and prediction.
+    """
+
+    model: str = "hysomi"
+    loss_weighting: str = "adaptive"
+    epochs: int = 300
+    learning_rate: float = 0.005
+    decay_rate: float = 0.9
+    decay_epochs: int = 10
+    batch_size: int = 256
+    patience: int = 30
+    width: int = 64
+    depth: int = 5
+    n_train: int = 0
+    seed: int = 0
+    constraints: HySoMiConstraintConfig = field(default_factory=HySoMiConstraintConfig)
+    solver: SolverConfig = field(
+        default_factory=lambda: SolverConfig(rtol=1e-5, atol=1e-7, max_steps=4096)
+    )
+
+    def __post_init__(self) -> None:
+        _choice(self.model, HYSOMI_MODELS, "model")
+        _choice(self.loss_weighting, LOSS_WEIGHTINGS, "loss_weighting")
+        for name in ("epochs", "decay_epochs", "batch_size", "patience", "width", "depth"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, int) and value >= 1,
+                f"{name} must be a positive integer; got {value!r}",
+            )
+        _require(
+            isinstance(self.n_train, int) and self.n_train >= 0,
+            f"n_train must be a non-negative integer; got {self.n_train!r}",
+        )
+        _positive(self.learning_rate, "learning_rate")
+        _require(0 < self.decay_rate <= 1, f"decay_rate must lie in (0, 1]; got {self.decay_rate}")

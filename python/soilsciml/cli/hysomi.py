@@ -10,14 +10,28 @@ from pathlib import Path
 from soilsciml.config import (
     CONSTRAINT_SETTINGS,
     GENERATOR_ACTIVATIONS,
+    HYSOMI_MODELS,
+    LOSS_WEIGHTINGS,
     SOLVERS,
     HySoMiCalibrationConfig,
     HySoMiConstraintConfig,
     HySoMiGeneratorConfig,
+    HySoMiTrainConfig,
     IncubationFormat,
 )
 
 __all__ = ["register"]
+
+#: Names of ``experiments.hysomi.EXPERIMENTS`` (listed here so the parser imports no JAX).
+EXPERIMENT_NAMES = (
+    "main",
+    "complexity",
+    "size",
+    "trait-noise",
+    "misspecification",
+    "mismatch",
+    "ablation",
+)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -136,12 +150,53 @@ def _calibrate(args: argparse.Namespace) -> int:
             f"{result.sizes['constraint']}"
         )
     print(f"wrote {args.out}: fit.json, results.nc, config.toml, one figure per series")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from soilsciml.data.io import load_dataset
+    from soilsciml.experiments.hysomi_fit import METRIC_KEYS, fit_hysomi, write_run
+
+    defaults = HySoMiTrainConfig()
+    config = HySoMiTrainConfig(
+        model=args.model,
+        loss_weighting=args.loss_weighting,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        width=args.width,
+        depth=args.depth,
+        n_train=args.n_train,
+        seed=args.seed,
+        solver=dataclasses.replace(defaults.solver, rtol=args.rtol, atol=args.atol),
+    )
+    ds = load_dataset(args.input)
+    result = fit_hysomi(ds, config, progress=not args.quiet)
+    write_run(result, args.out)
+    metrics = result.metrics()
+    shown = ", ".join(
+        f"{k} {'n/a' if metrics[k] is None else format(metrics[k], '.4g')}" for k in METRIC_KEYS
+    )
+    print(
+        f"wrote {args.out}: {args.model}, {metrics['epochs_run']} epochs "
+        f"(best {metrics['best_epoch']}) in {metrics['wall_time_s']:.1f} s; test {shown}"
+    )
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from soilsciml.experiments.hysomi import run_experiment
+
+    table, records = run_experiment(
+        args.name, args.out, quick=args.quick, progress=not args.quiet, jobs=args.jobs
+    )
+    print(table, end="")
+    print(f"wrote {args.out / (args.name + '.md')} ({len(records)} records)")
     return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``hysomi`` command group."""
-    group = commands.add_parser("hysomi", help="HySoMi microbial model: simulate, data, checks")
+    group = commands.add_parser("hysomi", help="HySoMi microbial model: data, checks, training")
     sub = group.add_subparsers(dest="hysomi_command", required=True, metavar="SUBCOMMAND")
 
     sim = sub.add_parser("simulate", help="simulate the six pools for named parameter sets")
@@ -232,3 +287,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     cal.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
     cal.set_defaults(handler=_calibrate)
+
+    defaults = HySoMiTrainConfig()
+    train = sub.add_parser("train", help="train a compared model on a trait dataset (spec 6)")
+    train.add_argument("input", type=Path, help="HySoMi trait dataset (NetCDF)")
+    train.add_argument("--model", choices=HYSOMI_MODELS, default="hysomi")
+    train.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="adaptive")
+    train.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (300)")
+    train.add_argument("--patience", type=int, default=defaults.patience, help="early stopping")
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--width", type=int, default=defaults.width, help="hidden units (64)")
+    train.add_argument("--depth", type=int, default=defaults.depth, help="hidden layers (5)")
+    train.add_argument("--n-train", type=int, default=0, help="training samples (0: all)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--rtol", type=float, default=defaults.solver.rtol, help="solver rtol")
+    train.add_argument("--atol", type=float, default=defaults.solver.atol, help="solver atol")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--out", type=Path, required=True, help="run directory")
+    train.set_defaults(handler=_train)
+
+    experiment = sub.add_parser("experiment", help="run a named experiment of the paper")
+    experiment.add_argument("name", choices=EXPERIMENT_NAMES, help="experiment recipe")
+    experiment.add_argument("--quick", action="store_true", help="small data, few epochs")
+    experiment.add_argument("--jobs", type=int, default=1, help="runs trained at once")
+    experiment.add_argument("--quiet", action="store_true", help="no progress bars")
+    experiment.add_argument("--out", type=Path, required=True, help="experiment folder")
+    experiment.set_defaults(handler=_experiment)

@@ -1,6 +1,10 @@
-"""Figures of HySoMi calibrations: observed vs fitted CO2, and the hidden pools."""
+"""Figures of HySoMi training runs: per-state MSE and per-constraint violation bars,
+predicted against true trajectories, training curves. Each function returns a Figure."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -10,50 +14,114 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-__all__ = ["close", "plot_calibration"]
+from soilsciml.models.hysomi import STATE_NAMES, STATES
 
-#: Hidden pools drawn in the second panel; C_H (large) goes on its own axis.
-_SMALL_POOLS = ("B_A", "B_D", "C_L", "C_LS")
+__all__ = [
+    "constraint_violation_bars",
+    "state_mse_bars",
+    "sweep_lines",
+    "training_curves",
+    "trajectories",
+]
 
 
-def plot_calibration(result: xr.Dataset, series: str) -> Figure:
-    """Observed CO2 (every replicate) against the fitted curve, and the fitted hidden pools.
-
-    Parameters
-    ----------
-    result : xarray.Dataset
-        Output of ``calibrate.calibrate_hysomi``.
-    series : str
-        Which series to draw.
-    """
-    row = result.sel(series=series)
-    hours = result["time"].values
-    states = row["states"]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 7), sharex=True, layout="constrained")
-    top.plot(row["obs_time"], row["co2"], "o", ms=4, label="observed (replicates as points)")
-    top.plot(hours, states.sel(state="CO2"), "-", label="fitted")
-    top.set_ylabel("cumulative CO2 [mg C/g]")
-    top.set_title(
-        f"{series}: R2 = {float(row['co2_r2']):.4f}, "
-        f"constraints passed {int(row['constraint_passed'].sum())}/{result.sizes['constraint']}"
-    )
-    top.legend()
-    for pool in _SMALL_POOLS:
-        bottom.plot(hours, states.sel(state=pool), label=pool)
-    if "biomass" in result:
-        bottom.plot(row["obs_time"], row["biomass"], "ks", ms=4, label="observed B_A + B_D")
-    hmw = bottom.twinx()
-    hmw.plot(hours, states.sel(state="C_H"), "k--", label="C_H (right axis)")
-    hmw.set_ylabel("C_H [mg C/g]")
-    bottom.set_ylabel("pool [mg C/g]")
-    bottom.set_xlabel("time since the pulse [h]")
-    handles = [*bottom.get_legend_handles_labels()[0], *hmw.get_legend_handles_labels()[0]]
-    bottom.legend(handles=handles, fontsize="small")
-    last = np.nanmax(row["obs_time"].values)
-    bottom.set_xlim(0, last)
+def _grouped_bars(
+    metrics: Mapping[str, Mapping[str, Any]],
+    keys: Sequence[str],
+    labels: Sequence[str],
+    ylabel: str,
+    log: bool,
+) -> Figure:
+    """Bars of ``metrics[model][key]`` grouped by key, one colour per model (None -> no bar)."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(keys) * max(1, len(metrics))), 3.8))
+    width = 0.8 / max(1, len(metrics))
+    x = np.arange(len(keys))
+    for i, (name, values) in enumerate(metrics.items()):
+        heights = [np.nan if values.get(k) is None else values[k] for k in keys]
+        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, heights, width, label=name)
+    ax.set_xticks(x, labels)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 
-def close(figure: Figure) -> None:
-    """Release a figure's memory once written."""
-    plt.close(figure)
+def state_mse_bars(metrics: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """Per-state test MSE, (mg C/g)^2, log scale, one bar per model (paper Fig. 2)."""
+    keys = [f"mse_{s}" for s in STATE_NAMES]
+    return _grouped_bars(metrics, keys, STATE_NAMES, "test MSE ((mg C/g)$^2$)", log=True)
+
+
+def constraint_violation_bars(metrics: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """Mean soft violation per constraint on the test split, one bar per model (paper Fig. 5)."""
+    first = next(iter(metrics.values()))
+    labels = [k.removeprefix("violation_") for k in first if k.startswith("violation_")]
+    keys = [f"violation_{label}" for label in labels]
+    return _grouped_bars(metrics, keys, labels, "mean violation (constraint units)", log=False)
+
+
+def trajectories(predictions: xr.Dataset, samples: Sequence[int] = (0, 1, 2)) -> Figure:
+    """True (solid) and predicted (dashed) pools of a few test samples, one panel per pool."""
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
+    times = predictions["time"].values
+    for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
+        for k, i in enumerate(samples):
+            colour = f"C{k}"
+            ax.plot(times, predictions["states_true"].values[i, :, j], color=colour, lw=1.5)
+            ax.plot(times, predictions["states_pred"].values[i, :, j], "--", color=colour, lw=1.2)
+        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
+        ax.set_ylabel("mg C/g")
+    for ax in axes[-1]:
+        ax.set_xlabel("time (h)")
+    fig.suptitle(
+        f"{predictions.attrs.get('model', '')}: true (solid) and predicted (dashed) test samples"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(predictions: xr.Dataset) -> Figure:
+    """Training and validation loss per epoch, and the validation loss terms (log scale)."""
+    fig, (ax_loss, ax_terms) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epoch = predictions["epoch"].values
+    ax_loss.plot(epoch, predictions["train_loss"].values, label="training")
+    ax_loss.plot(epoch, predictions["validation_loss"].values, label="validation")
+    ax_loss.axvline(predictions.attrs.get("best_epoch", epoch[-1]), color="grey", ls=":")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    terms = predictions["validation_terms"]
+    for name in terms["term"].values:
+        values = terms.sel(term=name).values
+        if np.any(values > 0):
+            ax_terms.plot(epoch, values, label=str(name))
+    ax_terms.set_yscale("log")
+    ax_terms.set_xlabel("epoch")
+    ax_terms.set_ylabel("validation term")
+    ax_terms.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_lines(records: Sequence[Mapping[str, Any]], x: str, metrics: Sequence[str]) -> Figure:
+    """Metrics against a swept setting ``x``, one line per model (paper Figs. 3 and 4).
+
+    ``records`` hold ``x``, ``model`` and the metrics; seeds of one (x, model) are averaged.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.5))
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        for name in dict.fromkeys(r["model"] for r in records):
+            xs = sorted({r[x] for r in records if r["model"] == name})
+            ys = [
+                np.mean([r[metric] for r in records if r["model"] == name and r[x] == value])
+                for value in xs
+            ]
+            ax.plot(xs, ys, "o-", label=name)
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric)
+        ax.set_yscale("log")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

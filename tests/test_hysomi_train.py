@@ -1,0 +1,188 @@
+"""HySoMi training: loss weightings, masked batch norm, splits, reproducibility, the compared
+models, failed solves, run directories and the ``train`` / ``experiment`` commands."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from soilsciml.cli import main
+from soilsciml.config import ConfigError, HySoMiGeneratorConfig, HySoMiTrainConfig, SolverConfig
+from soilsciml.data.hysomi import generate_hysomi
+from soilsciml.data.io import save_dataset
+from soilsciml.engines.jax_hysomi_loss import adaptive, balanced, normalised
+from soilsciml.engines.jax_hysomi_net import TraitNetwork, init_statistics
+from soilsciml.experiments.hysomi import QUICK as QUICK_EXPERIMENT
+from soilsciml.experiments.hysomi import markdown_table
+from soilsciml.experiments.hysomi_fit import (
+    METRIC_KEYS,
+    HySoMiFitResult,
+    fit_hysomi,
+    predict_split,
+    split_arrays,
+)
+
+QUICK = QUICK_EXPERIMENT.train
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    config = HySoMiGeneratorConfig(n_samples=QUICK_EXPERIMENT.n_samples, chunk_size=1024)
+    return generate_hysomi(config, progress=False)
+
+
+@pytest.fixture(scope="module")
+def constrained(dataset):
+    return fit_hysomi(dataset, QUICK, progress=False)
+
+
+def test_adaptive_weighting_value_and_gradient():
+    terms, scales = jnp.array([0.5, 2.0]), jnp.array([1.0, 2.0])
+    loss, running = adaptive(terms, scales, jnp.zeros(2))
+    expected = 0.5 / 2 + np.log(2.0) + 2.0 / 8 + np.log(5.0)
+    assert float(loss) == pytest.approx(expected, rel=1e-12)
+    # d/ds [L / (2 s^2) + ln(1 + s^2)] = -L / s^3 + 2 s / (1 + s^2)
+    grad = jax.grad(lambda s: adaptive(terms, s, running)[0])(scales)
+    np.testing.assert_allclose(grad, [-0.5 + 1.0, -2.0 / 8 + 4.0 / 5], rtol=1e-12)
+    # at the optimum L (1 + s^2) = 2 s^4 the gradient vanishes
+    s_opt = jnp.sqrt((terms + jnp.sqrt(terms**2 + 8 * terms)) / 4)
+    np.testing.assert_allclose(
+        jax.grad(lambda s: adaptive(terms, s, running)[0])(s_opt), 0, atol=1e-12
+    )
+    assert float(balanced(terms, scales, running)[0]) == pytest.approx(2.5)
+
+
+def test_normalised_weighting_divides_by_running_magnitude():
+    terms = jnp.array([0.5, 2.0, 0.0])
+    first, running = normalised(terms, jnp.ones(3), jnp.zeros(3))
+    assert float(first) == pytest.approx(2.0)  # each nonzero term over itself; zero stays zero
+    np.testing.assert_allclose(running, terms)
+    second, running = normalised(2 * terms, jnp.ones(3), running)
+    np.testing.assert_allclose(running, 0.9 * terms + 0.1 * 2 * terms)
+    assert float(second) == pytest.approx(2 * 2 / 1.1)
+
+
+def test_batch_norm_ignores_padding():
+    net = TraitNetwork(5, 3, 8, 2, jax.random.PRNGKey(0), jnp.float64)
+    stats = init_statistics(net)
+    x = jax.random.normal(jax.random.PRNGKey(1), (7, 5))
+    padded = jnp.concatenate([x, 1e3 * jnp.ones((3, 5))])
+    mask = jnp.concatenate([jnp.ones(7), jnp.zeros(3)])
+    out, new = net(x, stats, jnp.ones(7), training=True)
+    out_padded, new_padded = net(padded, stats, mask, training=True)
+    np.testing.assert_allclose(out_padded[:7], out, rtol=1e-12)
+    np.testing.assert_allclose(new_padded.means[1], new.means[1], rtol=1e-12)
+    # batch statistics normalise: first hidden layer's pre-activation mean moves by 0.1 * mean
+    h = x @ net.hidden[0].weight.T + net.hidden[0].bias
+    np.testing.assert_allclose(new.means[0], 0.1 * h.mean(0), rtol=1e-12)
+
+
+def test_splits_and_standardisation_from_training_samples_only(dataset):
+    config = dataclasses.replace(QUICK, model="ml", n_train=20, epochs=1)
+    result = fit_hysomi(dataset, config, progress=False)
+    traits, _, _ = split_arrays(dataset, "train")
+    np.testing.assert_allclose(result.trained.trait_mean, traits[:20].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(result.trained.trait_std, traits[:20].std(0), rtol=1e-12)
+    assert not np.allclose(result.trained.trait_mean, dataset["traits"].values.mean(0))
+    test = dataset["sample"].values[dataset["split"].values == "test"]
+    np.testing.assert_array_equal(result.predictions["sample"].values, test)
+    assert result.predictions.attrs["n_train"] == 20
+    with pytest.raises(ValueError, match="n_train"):
+        fit_hysomi(dataset, dataclasses.replace(config, n_train=10_000), progress=False)
+
+
+def test_same_seed_same_history(dataset, constrained):
+    again = fit_hysomi(dataset, QUICK, progress=False)
+    for name in ("train_loss", "validation_loss", "term_weights"):
+        np.testing.assert_array_equal(again.predictions[name], constrained.predictions[name])
+    other = fit_hysomi(dataset, dataclasses.replace(QUICK, seed=1, epochs=2), progress=False)
+    assert other.predictions["train_loss"][0] != constrained.predictions["train_loss"][0]
+
+
+def test_constraints_lower_the_constraint_sum(dataset, constrained):
+    unconstrained = fit_hysomi(
+        dataset, dataclasses.replace(QUICK, model="unconstrained"), progress=False
+    )
+    ours, theirs = constrained.metrics(), unconstrained.metrics()
+    assert ours["constraint_sum"] < theirs["constraint_sum"]
+    assert ours["n_failed"] == theirs["n_failed"] == 0
+    history = constrained.predictions
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history.sizes["term"] == 15 and list(history["term"].values[:2]) == ["mse_co2", "P1"]
+
+
+def test_failed_solves_are_masked_and_counted(dataset):
+    starved = dataclasses.replace(QUICK, epochs=2, solver=SolverConfig(max_steps=8))
+    result = fit_hysomi(dataset, starved, progress=False)
+    n_train = int((dataset["split"] == "train").sum())
+    np.testing.assert_array_equal(result.predictions["failed_solves"], [n_train, n_train])
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.trained))
+    metrics = result.metrics()
+    assert metrics["n_failed"] == metrics["n_test"]
+
+
+def test_train_command_writes_run_and_ml_has_no_hidden_metrics(dataset, tmp_path, capsys):
+    data = save_dataset(dataset, tmp_path / "data.nc")
+    out = tmp_path / "run"
+    argv = ["hysomi", "train", str(data), "--model", "ml", "--out", str(out), "--epochs", "3"]
+    assert main([*argv, "--width", "16", "--depth", "2", "--batch-size", "16", "--quiet"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    for name in ("config.toml", "metrics.json", "results.nc", "trajectories.png"):
+        assert (out / name).is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(METRIC_KEYS) <= set(metrics)
+    assert metrics["l1_params"] is None and metrics["mse_hidden"] is None
+    assert metrics["constraint_sum"] is None and metrics["mse_co2"] > 0
+    loaded = HySoMiFitResult.load(out)
+    again = predict_split(loaded, dataset)
+    np.testing.assert_allclose(
+        again["states_pred"].sel(state="CO2"),
+        loaded.predictions["states_pred"].sel(state="CO2"),
+        rtol=1e-10,
+    )
+
+
+def test_bad_settings_fail_before_compute(tmp_path):
+    with pytest.raises(ConfigError, match="model"):
+        HySoMiTrainConfig(model="gp")
+    with pytest.raises(ConfigError, match="loss_weighting"):
+        HySoMiTrainConfig(loss_weighting="manual")
+    assert main(["hysomi", "train", str(tmp_path / "none.nc"), "--out", str(tmp_path)]) == 2
+
+
+def test_markdown_table_means_and_spreads():
+    records = [
+        {"model": "hysomi", "mse_co2": 1.0, "l1_params": 0.2},
+        {"model": "hysomi", "mse_co2": 3.0, "l1_params": 0.4},
+        {"model": "ml", "mse_co2": 2.0, "l1_params": None},
+    ]
+    table = markdown_table(records, ("model",), ("mse_co2", "l1_params"))
+    lines = table.splitlines()
+    assert lines[2] == "| hysomi | 2 ± 1.4 | 0.3 ± 0.14 | 2 |"
+    assert lines[3] == "| ml | 2 | n/a | 1 |"
+
+
+def test_experiment_writes_table_scores_other_data_and_resumes(dataset, tmp_path, monkeypatch):
+    from soilsciml.experiments import hysomi as experiments
+
+    config = dataclasses.replace(QUICK, model="ml", epochs=2)
+    run = experiments.RunSpec("tiny", "own", config, {"model": "ml"}, score_on=("own", "other"))
+    recipe = experiments.Recipe(
+        {"own": HySoMiGeneratorConfig(), "other": HySoMiGeneratorConfig()},
+        (run,),
+        ("model", "test_data"),
+    )
+    monkeypatch.setitem(experiments.EXPERIMENTS, "tiny", lambda scale: recipe)
+    for name in ("own", "other"):  # cached datasets are used, not regenerated
+        save_dataset(dataset, tmp_path / "data" / f"{name}.nc")
+    table, records = experiments.run_experiment("tiny", tmp_path, progress=False)
+    assert [r["test_data"] for r in records] == ["own", "other"]
+    assert records[0]["mse_co2"] == pytest.approx(records[1]["mse_co2"], rel=1e-10)
+    assert "| ml | own |" in table and "| ml | other |" in (tmp_path / "tiny.md").read_text()
+    stamp = (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns
+    again, _ = experiments.run_experiment("tiny", tmp_path, progress=False)
+    assert again == table
+    assert (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns == stamp
