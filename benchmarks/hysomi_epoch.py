@@ -229,7 +229,7 @@ def check(inputs: Path, threads: int) -> dict:
         )
     )
     peer, _ = _peer(inputs)
-    peer_loss = float(peer.loss(torch.tensor(traits[batch]), torch.tensor(states[batch])))
+    peer_loss = float(peer.loss(torch.tensor(traits[batch]), torch.tensor(states[batch])).detach())
     difference = abs(peer_loss - loss) / abs(loss)
     if difference > AGREEMENT:
         raise SystemExit(f"the torch peer disagrees: loss {peer_loss} vs {loss}")
