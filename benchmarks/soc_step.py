@@ -1,33 +1,60 @@
-"""Time one SOC UDE training step on the JAX engine (Case 4 setting, rtol 1e-5).
+"""Time one SOC UDE training step: the JAX engine against the torchdiffeq peer.
 
-One step = value and gradient of the terminal loss (checkpointed adjoint), measured after
-compilation with ``block_until_ready``; compile time is reported separately. RHS evaluations
-are counted exactly by a host callback in an instrumented copy of the vector field (forward
-solve alone, and value + gradient). Prints a Markdown table; ``--json`` writes the numbers.
+One step = value and gradient of the terminal loss (Case 4: Nz 30, t 0-50 yr, H (32, 16),
+gelu, rtol = atol = 1e-5, seeded initial weights), measured after compilation; the optimiser
+update is left out on both sides. Three contenders, each run in its own process:
 
-    python benchmarks/soc_step.py [--repeats 20] [--json benchmarks/out/soc_step.json]
+- ``check``: builds the inputs, computes loss and gradient with both engines for the same
+  weights, fails unless they agree to the solver tolerance, and writes the inputs for
+  ``torch`` to ``--inputs``;
+- ``jax``: the JAX engine (``--solver``, checkpointed adjoint), with ``block_until_ready``;
+  reports the compile time separately and, with ``--count-rhs``, counts RHS evaluations
+  with a host callback;
+- ``torch``: ``benchmarks/peers/torch_soc.py`` (``odeint`` dopri5, backpropagation through
+  the solver), ``--threads`` torch threads.
+
+    python benchmarks/soc_step.py --contender check --inputs benchmarks/out
+    python benchmarks/soc_step.py --contender jax [--solver dopri5] [--repeats 20] [--count-rhs]
+    python benchmarks/soc_step.py --contender torch --inputs benchmarks/out [--repeats 10]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from functools import partial
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+from bench_util import time_repeats, use_torch_threads, write_json
 
-from soilsciml.config import SOCFitConfig, SolverConfig
-from soilsciml.data.synthetic import simulate_soc
-from soilsciml.engines import jax_train, jax_ude
-from soilsciml.soc_fit import problem_from_dataset
+RTOL = ATOL = 1e-5
+#: Largest relative difference of loss and gradient between the engines (solver tolerance).
+AGREEMENT = 1e-3
+INPUTS = "soc_inputs.npz"
+
+
+def _setup(solver: str):
+    """Problem arrays, static settings and seeded weights of the Case 4 step."""
+    from soilsciml.config import SOCFitConfig, SolverConfig
+    from soilsciml.data.synthetic import simulate_soc
+    from soilsciml.engines import jax_ude
+    from soilsciml.soc_fit import problem_from_dataset
+
+    config = SOCFitConfig(solver=SolverConfig(solver=solver, rtol=RTOL, atol=ATOL))
+    problem = problem_from_dataset(simulate_soc(), config)
+    data = jax_ude.prepare_data(problem, config, "float64")
+    static = jax_ude.static_settings(config, problem.boundary)
+    weights = jax_ude.init_weights(config.network.h1, config.network.h2, config.train.seed)
+    return config, problem, data, static, weights
 
 
 def _count_rhs(weights, data, static) -> tuple[int, int]:
     """(forward solve, value + gradient) RHS evaluations, counted by a host callback."""
+    import jax
+
+    from soilsciml.engines import jax_ude
+
     calls = [0]
     original = jax_ude.ude_vector_field
 
@@ -47,50 +74,119 @@ def _count_rhs(weights, data, static) -> tuple[int, int]:
         jax_ude.ude_vector_field = original
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
-    args = parser.parse_args()
+def run_jax(solver: str, repeats: int, count_rhs: bool) -> dict:
+    """Compile time, step time statistics, solver steps and RHS counts of the JAX engine."""
+    import jax
+    import jax.numpy as jnp
 
-    config = SOCFitConfig(solver=SolverConfig(rtol=1e-5, atol=1e-5))
-    problem = problem_from_dataset(simulate_soc(), config)
-    data = jax_ude.prepare_data(problem, config, "float64")
-    static = jax_ude.static_settings(config, problem.boundary)
-    weights = jax_ude.init_weights(config.network.h1, config.network.h2, config.train.seed)
+    from soilsciml.engines import jax_train, jax_ude
+
+    _, _, data, static, weights = _setup(solver)
     weights = {k: jnp.asarray(v) for k, v in weights.items()}
 
-    start = time.perf_counter()
-    jax.block_until_ready(jax_train.value_and_grad(weights, data, static))
-    first_call = time.perf_counter() - start
-    timings = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
+    def step():
         jax.block_until_ready(jax_train.value_and_grad(weights, data, static))
-        timings.append(time.perf_counter() - start)
-    step = float(np.median(timings))
+
+    start = time.perf_counter()
+    step()
+    first_call = time.perf_counter() - start
+    timing = time_repeats(step, repeats)
     _, _, stats = jax.block_until_ready(
         jax.jit(partial(jax_ude.trajectory, static=static))(weights, data, data["save_times"])
     )
-    n_forward, n_step = _count_rhs(weights, data, static)
     result = {
-        "setting": "Case 4: Nz 30, t 0-50 yr, H (32, 16), gelu, Tsit5, rtol = atol = 1e-5",
-        "compile_s": first_call - step,
-        "step_median_s": step,
-        "step_min_s": float(np.min(timings)),
-        "repeats": args.repeats,
+        "contender": f"jax ({solver})",
+        "compile_s": first_call - timing["median_s"],
+        **timing,
         "solver_steps": int(stats["num_steps"]),
-        "rhs_evaluations_forward": n_forward,
-        "rhs_evaluations_value_and_grad": n_step,
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
+        "versions": f"jax {jax.__version__}",
     }
-    print("| quantity | value |\n|---|---|")
-    for name, value in result.items():
-        print(f"| {name} | {value:.4g} |" if isinstance(value, float) else f"| {name} | {value} |")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if count_rhs:
+        counts = _count_rhs(weights, data, static)
+        result["rhs_evaluations_forward"], result["rhs_evaluations_value_and_grad"] = counts
+    return result
+
+
+def _peer(inputs: Path):
+    from peers.torch_soc import TorchSOCUDE
+
+    with np.load(inputs) as stored:
+        arrays = dict(stored)
+    weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w:")}
+    data = {k[2:]: v for k, v in arrays.items() if k.startswith("d:")}
+    return TorchSOCUDE(weights, data, boundary=str(arrays["boundary"]))
+
+
+def run_torch(inputs: Path, repeats: int, threads: int) -> dict:
+    """Step time statistics of the torchdiffeq peer (no compilation; first call excluded)."""
+    use_torch_threads(threads)
+    import torch
+    import torchdiffeq
+
+    peer = _peer(inputs / INPUTS)
+    peer.value_and_grad(RTOL, ATOL)  # warm-up
+    timing = time_repeats(lambda: peer.value_and_grad(RTOL, ATOL), repeats)
+    return {
+        "contender": "torchdiffeq (dopri5)",
+        "compile_s": 0.0,
+        **timing,
+        "threads": threads,
+        "versions": f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__}",
+    }
+
+
+def check(inputs: Path, threads: int) -> dict:
+    """Loss and gradient of both engines for the same weights; raises unless they agree."""
+    use_torch_threads(threads)
+    import jax.numpy as jnp
+
+    from soilsciml.engines import jax_train
+
+    _, problem, data, static, weights = _setup("dopri5")
+    arrays = {f"w:{k}": v for k, v in weights.items()}
+    arrays.update({f"d:{k}": np.asarray(v) for k, v in data.items()})
+    inputs.mkdir(parents=True, exist_ok=True)
+    np.savez(inputs / INPUTS, boundary=problem.boundary, **arrays)
+    loss, grads = jax_train.value_and_grad(
+        {k: jnp.asarray(v) for k, v in weights.items()}, data, static
+    )
+    peer_loss, peer_grads = _peer(inputs / INPUTS).value_and_grad(RTOL, ATOL)
+    loss_error = abs(peer_loss - float(loss)) / abs(float(loss))
+    grad_error = max(
+        float(np.max(np.abs(peer_grads[k].numpy() - np.asarray(g))) / np.max(np.abs(g)))
+        for k, g in grads.items()
+    )
+    if max(loss_error, grad_error) > AGREEMENT:
+        raise SystemExit(
+            f"the torch peer disagrees: loss {peer_loss} vs {float(loss)} "
+            f"(relative {loss_error:.2e}), gradient relative error {grad_error:.2e}"
+        )
+    return {
+        "contender": "check",
+        "loss_jax": float(loss),
+        "loss_torch": peer_loss,
+        "loss_relative_difference": loss_error,
+        "gradient_relative_difference": grad_error,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contender", choices=("check", "jax", "torch"), default="jax")
+    parser.add_argument("--solver", default="dopri5", help="JAX solver (tsit5, dopri5, ...)")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--count-rhs", action="store_true", help="jax: count RHS evaluations")
+    parser.add_argument("--inputs", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    args = parser.parse_args(argv)
+    if args.contender == "jax":
+        result = run_jax(args.solver, args.repeats, args.count_rhs)
+    elif args.contender == "torch":
+        result = run_torch(args.inputs, args.repeats, args.threads)
+    else:
+        result = check(args.inputs, args.threads)
+    write_json({"benchmark": "soc_step", **result}, args.json)
 
 
 if __name__ == "__main__":

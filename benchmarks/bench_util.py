@@ -1,0 +1,62 @@
+"""Shared helpers of the benchmark scripts: timing statistics, peak memory, JSON output.
+
+Every benchmark script runs one *contender* per process (``--contender``), so the peak
+resident set size it reports belongs to that contender alone, and writes its numbers as JSON
+(``--json``) for ``run_all.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["peak_rss_mb", "time_repeats", "use_torch_threads", "write_json"]
+
+
+def time_repeats(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
+    """Call ``fn`` ``repeats`` times; median, min and max wall time in seconds.
+
+    ``fn`` must block until its result is computed (``jax.block_until_ready``).
+    """
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+    return {
+        "median_s": float(np.median(seconds)),
+        "min_s": float(np.min(seconds)),
+        "max_s": float(np.max(seconds)),
+        "repeats": repeats,
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (``getrusage`` ``ru_maxrss``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def use_torch_threads(threads: int) -> None:
+    """Set torch's intra- and inter-op thread counts (before any torch work)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(threads)
+
+
+def write_json(result: dict[str, Any], path: Path | None) -> None:
+    """Print ``result`` and, when ``path`` is given, write it there as JSON."""
+    result = {**result, "peak_rss_mb": peak_rss_mb()}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
