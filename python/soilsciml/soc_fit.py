@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from soilsciml import __version__
+from soilsciml import __version__, noise_aware
 from soilsciml.config import SOCFitConfig, load_config, save_config, to_dict
 from soilsciml.data.schema import DatasetError, validate_soc_dataset
 from soilsciml.engines import get_engine
@@ -233,6 +233,9 @@ class SOCFitResult:
             "rmse": by_depth["rmse"].tolist(),
             "against": "clean" if "clean" in references else "noisy",
         }
+        out.update(noise_aware.holdout_metrics(ds, self.model.config))
+        learned = self.solver_stats.get("loss_parameters", {})
+        out.update({f"learned_{name}": value for name, value in learned.items()})
         out.update(
             failed_solves=self.failed_solves,
             wall_time_s=self.wall_time_s,
@@ -333,6 +336,7 @@ def fit_soc(
     config = config or SOCFitConfig()
     if not isinstance(config, SOCFitConfig):
         raise TypeError(f"config must be a SOCFitConfig; got {type(config).__name__}")
+    config = noise_aware.resolve_config(config, dataset, engine)
     backend = get_engine(engine)
     problem = problem_from_dataset(dataset, config)
     soc_ude.target_layout(problem, config.loss)  # a target the data cannot give fails here
