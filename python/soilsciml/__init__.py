@@ -43,6 +43,8 @@ _LAZY = {
     "SOCFitConfig": "soilsciml.config",
     "fit_soc": "soilsciml.soc_fit",
     "load_soc_model": "soilsciml.soc_fit",
+    "fit_soc_ensemble": "soilsciml.soc_ensemble",
+    "smooth_in_depth": "soilsciml.noise_aware",
 }
 
 __all__ = ["__version__", *_LAZY]

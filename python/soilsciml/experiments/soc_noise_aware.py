@@ -48,6 +48,9 @@ OPTIONS = {
     "holdout": NoiseAwareOption(
         "MSE, early stopping on every fourth depth", {}, {"holdout": "every_fourth_depth"}
     ),
+    "denoised": NoiseAwareOption(
+        "drivers and initial profile smoothed in depth (0.1 m), MSE", {}, {}, denoise=True
+    ),
     "denoised_heteroscedastic": NoiseAwareOption(
         "drivers and initial profile smoothed in depth (0.1 m) + heteroscedastic + hold-out",
         {"kind": "heteroscedastic"},
