@@ -11,7 +11,6 @@ epistemic band) is kept too; it is too narrow when few members agree.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +18,8 @@ import numpy as np
 import xarray as xr
 
 from soilsciml.config import SOCFitConfig
-from soilsciml.metrics import metrics_markdown, regression_metrics
-from soilsciml.soc_fit import SOC_ATTRS, SOCFitResult, fit_soc
+from soilsciml.metrics import regression_metrics
+from soilsciml.soc_fit import SOC_ATTRS, SOCFitResult, fit_soc, write_report
 
 __all__ = ["SOCEnsembleResult", "fit_soc_ensemble", "interval_coverage", "predictive_band"]
 
@@ -138,13 +137,7 @@ class SOCEnsembleResult:
         for k, member in enumerate(self.members):
             member.model.save(path / f"member_{k}")
         save_dataset(self.predictions, path / "results.nc")
-        metrics = self.metrics()
-        (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (path / "metrics.md").write_text(metrics_markdown(metrics))
-        if figures:
-            for name, fig in self.figures().items():
-                fig.savefig(path / f"{name}.png", dpi=120)
-        return path
+        return write_report(path, self.metrics(), self.figures() if figures else {})
 
 
 def fit_soc_ensemble(

@@ -26,7 +26,14 @@ from soilsciml.metrics import depth_residuals, metrics_markdown, regression_metr
 from soilsciml.models import soc as model
 from soilsciml.models import soc_ude
 
-__all__ = ["SOCFitResult", "SOCModel", "fit_soc", "load_soc_model", "problem_from_dataset"]
+__all__ = [
+    "SOCFitResult",
+    "SOCModel",
+    "fit_soc",
+    "load_soc_model",
+    "problem_from_dataset",
+    "write_report",
+]
 
 SOC_ATTRS = {"units": "%", "long_name": "soil organic carbon"}
 
@@ -260,13 +267,7 @@ class SOCFitResult:
 
         path = self.model.save(path)
         save_dataset(self._results_dataset(), path / "results.nc")
-        metrics = self.metrics()
-        (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (path / "metrics.md").write_text(metrics_markdown(metrics))
-        if figures:
-            for name, fig in self.figures().items():
-                fig.savefig(path / f"{name}.png", dpi=120)
-        return path
+        return write_report(path, self.metrics(), self.figures() if figures else {})
 
     def _results_dataset(self) -> xr.Dataset:
         out = self.predictions.copy()
@@ -284,6 +285,15 @@ class SOCFitResult:
             fit_config=json.dumps(to_dict(self.model.config)),
         )
         return out
+
+
+def write_report(path: Path, metrics: dict, figures: dict) -> Path:
+    """Write ``metrics.json``, ``metrics.md`` and one PNG per named figure to ``path``."""
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (path / "metrics.md").write_text(metrics_markdown(metrics))
+    for name, fig in figures.items():
+        fig.savefig(path / f"{name}.png", dpi=120)
+    return path
 
 
 def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SOCModel):

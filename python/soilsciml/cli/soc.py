@@ -63,6 +63,11 @@ def _noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(metrics: dict, names: tuple[str, ...]) -> str:
+    """``name value`` pairs of the metrics present, comma-separated."""
+    return ", ".join(f"{name} {metrics[name]:.6g}" for name in names if name in metrics)
+
+
 def _fit(args: argparse.Namespace) -> int:
     from soilsciml.config import SOCFitConfig, load_config
     from soilsciml.data.io import load_dataset
@@ -73,11 +78,7 @@ def _fit(args: argparse.Namespace) -> int:
     result = fit_soc(dataset, config, engine=args.engine, progress=not args.quiet)
     result.save(args.out)
     metrics = result.metrics()
-    summary = ", ".join(
-        f"{name} {metrics[name]:.6g}"
-        for name in ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean")
-        if name in metrics
-    )
+    summary = _summary(metrics, ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean"))
     print(f"wrote {args.out}: {summary}; {result.status}: {result.message}")
     return 0 if result.status == "ok" else 1
 
@@ -111,11 +112,8 @@ def _ensemble(args: argparse.Namespace) -> int:
     )
     result.save(args.out)
     metrics = result.metrics()
-    summary = ", ".join(
-        f"{name} {metrics[name]:.4g}"
-        for name in ("r2_clean", "coverage_clean", "coverage_epistemic_clean", "interval_width")
-        if name in metrics
-    )
+    names = ("r2_clean", "coverage_clean", "coverage_epistemic_clean", "interval_width")
+    summary = _summary(metrics, names)
     print(f"wrote {args.out}: {args.members} members, {summary}; {metrics['status']}")
     return 0 if metrics["status"] == "ok" else 1
 
