@@ -165,10 +165,11 @@ def noisy_small():
 SMALL = SOCFitConfig(
     network=SOCNetworkConfig(h1=8, h2=4),
     loss=SOCLossConfig(kind="student_t"),
-    train=SOCTrainConfig(adam_iters=15, second_iters=5, holdout="every_fourth_depth"),
+    train=SOCTrainConfig(adam_iters=15, second_stage="none", holdout="every_fourth_depth"),
 )
 
 
+@pytest.mark.slow
 def test_student_t_with_holdout_fit_is_finite_and_reproducible(noisy_small):
     first = fit_soc(noisy_small, SMALL, progress=False)
     second = fit_soc(noisy_small, SMALL, progress=False)
@@ -192,7 +193,8 @@ def test_cli_ensemble_band_contains_the_mean(noisy_small, tmp_path):
 
     save_dataset(noisy_small, tmp_path / "data.nc")
     tiny = SOCFitConfig(
-        network=SOCNetworkConfig(h1=8, h2=4), train=SOCTrainConfig(adam_iters=10, second_iters=5)
+        network=SOCNetworkConfig(h1=8, h2=4),
+        train=SOCTrainConfig(adam_iters=10, second_stage="none"),
     )
     save_config(tiny, tmp_path / "fit.toml")
     code = main(

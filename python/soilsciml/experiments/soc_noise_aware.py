@@ -43,7 +43,7 @@ OPTIONS = {
     "huber": NoiseAwareOption("Huber, delta 0.05 %", {"kind": "huber"}, {}),
     "student_t": NoiseAwareOption("Student-t, 4 dof, learned scale", {"kind": "student_t"}, {}),
     "heteroscedastic": NoiseAwareOption(
-        "heteroscedastic Gaussian, sd = 0.35 |C| + 0.01", {"kind": "heteroscedastic"}, {}
+        "heteroscedastic Gaussian, sd = 0.35 abs(C) + 0.01", {"kind": "heteroscedastic"}, {}
     ),
     "holdout": NoiseAwareOption(
         "MSE, early stopping on every fourth depth", {}, {"holdout": "every_fourth_depth"}
