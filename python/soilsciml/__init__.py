@@ -47,6 +47,8 @@ _LAZY = {
     "fit_hysomi": "soilsciml.experiments.hysomi_fit",
     "HySoMiFitResult": "soilsciml.experiments.hysomi_fit",
     "run_experiment": "soilsciml.experiments.hysomi",
+    "fit_soc_ensemble": "soilsciml.soc_ensemble",
+    "smooth_in_depth": "soilsciml.noise_aware",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -583,8 +583,21 @@ ACTIVATIONS = ("tanh", "gelu")
 HEADS = ("softplus", "scaled_sigmoid", "none")
 INPUT_SCALINGS = ("paper", "standardise")
 SOC_TARGETS = ("terminal", "trajectory", "initial")
-SOC_DATA_LOSSES = ("mse",)
+SOC_DATA_LOSSES = ("mse", "huber", "student_t", "heteroscedastic")
 SECOND_STAGES = ("bfgs", "lbfgs", "none")
+
+
+def holdout_stride(holdout: str) -> int:
+    """The depth stride of ``train.holdout`` (0 for ``none``)."""
+    named = {"none": 0, "every_fourth_depth": 4}
+    if holdout in named:
+        return named[holdout]
+    _require(
+        isinstance(holdout, str) and holdout.isdigit() and int(holdout) >= 2,
+        f"train.holdout must be 'none', 'every_fourth_depth' or a stride >= 2 as a string; "
+        f"got {holdout!r}",
+    )
+    return int(holdout)
 
 
 @dataclass(frozen=True)
@@ -641,7 +654,13 @@ class SOCLossConfig:
         start) or ``initial`` (the "t = 0" cases: the profile after a rollout of
         ``epsilon_rollout`` years from the observed initial profile must reproduce it).
     kind : str
-        Data misfit: ``mse`` (NaN targets masked).
+        Data misfit (NaN targets masked): ``mse``; ``huber`` (quadratic within ``huber_delta``,
+        linear beyond); ``student_t`` (negative log-likelihood of a Student-t with a learned
+        scale and ``student_dof`` degrees of freedom, learned too with ``learn_dof``);
+        ``heteroscedastic`` (Gaussian negative log-likelihood with standard deviation
+        ``noise_eta * |C_pred| + noise_floor``, the multiplicative noise model). The three
+        likelihoods are mean negative log-likelihoods per point, not squared errors, so
+        ``lambda_wd`` weighs differently against them.
     lambda_term : float
         Weight of the data misfit.
     lambda_coll : float
@@ -653,6 +672,19 @@ class SOCLossConfig:
     collocation_bandwidth : float
         Width (standard deviation) of the Gaussian smoothing kernel in time, in units of the
         median spacing of the observed times.
+    huber_delta : float
+        Residual (% SOC) where ``huber`` turns from quadratic to linear.
+    student_dof : float
+        Degrees of freedom of ``student_t`` (the initial value when ``learn_dof``).
+    learn_dof : bool
+        Learn the degrees of freedom of ``student_t`` as well as its scale.
+    noise_eta : float
+        Relative noise level of ``heteroscedastic`` (0.35 = 35 %); 0 takes the dataset's
+        ``noise_level`` attribute (written by ``add_noise``).
+    learn_eta : bool
+        Learn ``noise_eta`` (starting from its value) instead of keeping it fixed.
+    noise_floor : float
+        Standard deviation floor of ``heteroscedastic`` in % SOC.
     """
 
     target: str = "terminal"
@@ -662,9 +694,18 @@ class SOCLossConfig:
     lambda_wd: float = 0.0
     epsilon_rollout: float = 1.0
     collocation_bandwidth: float = 1.0
+    huber_delta: float = 0.05
+    student_dof: float = 4.0
+    learn_dof: bool = False
+    noise_eta: float = 0.0
+    learn_eta: bool = False
+    noise_floor: float = 0.01
 
     def __post_init__(self) -> None:
         _choice(self.target, SOC_TARGETS, "loss.target")
+        for name in ("huber_delta", "student_dof", "noise_floor"):
+            _positive(getattr(self, name), f"loss.{name}")
+        _require(self.noise_eta >= 0, f"loss.noise_eta must be >= 0; got {self.noise_eta}")
         _choice(self.kind, SOC_DATA_LOSSES, "loss.kind")
         for name in ("lambda_term", "lambda_coll", "lambda_wd"):
             _require(getattr(self, name) >= 0, f"loss.{name} must be >= 0")
@@ -694,6 +735,10 @@ class SOCTrainConfig:
         gains less than 0.01 % in ``patience`` iterations has converged).
     seed : int
         Seed of the network initialisation.
+    holdout : str
+        ``none``, ``every_fourth_depth`` or a stride ``"K"`` (K >= 2): every K-th depth (from
+        index K // 2) is left out of the training loss; the MSE at those depths drives early
+        stopping and the choice of the best weights instead of the training loss.
     """
 
     adam_iters: int = 200
@@ -703,8 +748,10 @@ class SOCTrainConfig:
     patience: int = 50
     min_delta: float = 1e-4
     seed: int = 0
+    holdout: str = "none"
 
     def __post_init__(self) -> None:
+        holdout_stride(self.holdout)
         for name in ("adam_iters", "second_iters"):
             value = getattr(self, name)
             _require(isinstance(value, int) and value >= 0, f"train.{name} must be an integer >= 0")

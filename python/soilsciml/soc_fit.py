@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from soilsciml import __version__
+from soilsciml import __version__, noise_aware
 from soilsciml.config import SOCFitConfig, load_config, save_config, to_dict
 from soilsciml.data.schema import DatasetError, validate_soc_dataset
 from soilsciml.engines import get_engine
@@ -26,7 +26,14 @@ from soilsciml.metrics import depth_residuals, metrics_markdown, regression_metr
 from soilsciml.models import soc as model
 from soilsciml.models import soc_ude
 
-__all__ = ["SOCFitResult", "SOCModel", "fit_soc", "load_soc_model", "problem_from_dataset"]
+__all__ = [
+    "SOCFitResult",
+    "SOCModel",
+    "fit_soc",
+    "load_soc_model",
+    "problem_from_dataset",
+    "write_report",
+]
 
 SOC_ATTRS = {"units": "%", "long_name": "soil organic carbon"}
 
@@ -233,6 +240,9 @@ class SOCFitResult:
             "rmse": by_depth["rmse"].tolist(),
             "against": "clean" if "clean" in references else "noisy",
         }
+        out.update(noise_aware.holdout_metrics(ds, self.model.config))
+        learned = self.solver_stats.get("loss_parameters", {})
+        out.update({f"learned_{name}": value for name, value in learned.items()})
         out.update(
             failed_solves=self.failed_solves,
             wall_time_s=self.wall_time_s,
@@ -257,13 +267,7 @@ class SOCFitResult:
 
         path = self.model.save(path)
         save_dataset(self._results_dataset(), path / "results.nc")
-        metrics = self.metrics()
-        (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (path / "metrics.md").write_text(metrics_markdown(metrics))
-        if figures:
-            for name, fig in self.figures().items():
-                fig.savefig(path / f"{name}.png", dpi=120)
-        return path
+        return write_report(path, self.metrics(), self.figures() if figures else {})
 
     def _results_dataset(self) -> xr.Dataset:
         out = self.predictions.copy()
@@ -281,6 +285,15 @@ class SOCFitResult:
             fit_config=json.dumps(to_dict(self.model.config)),
         )
         return out
+
+
+def write_report(path: Path, metrics: dict, figures: dict) -> Path:
+    """Write ``metrics.json``, ``metrics.md`` and one PNG per named figure to ``path``."""
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (path / "metrics.md").write_text(metrics_markdown(metrics))
+    for name, fig in figures.items():
+        fig.savefig(path / f"{name}.png", dpi=120)
+    return path
 
 
 def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SOCModel):
@@ -333,6 +346,7 @@ def fit_soc(
     config = config or SOCFitConfig()
     if not isinstance(config, SOCFitConfig):
         raise TypeError(f"config must be a SOCFitConfig; got {type(config).__name__}")
+    config = noise_aware.resolve_config(config, dataset, engine)
     backend = get_engine(engine)
     problem = problem_from_dataset(dataset, config)
     soc_ude.target_layout(problem, config.loss)  # a target the data cannot give fails here

@@ -63,6 +63,11 @@ def _noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(metrics: dict, names: tuple[str, ...]) -> str:
+    """``name value`` pairs of the metrics present, comma-separated."""
+    return ", ".join(f"{name} {metrics[name]:.6g}" for name in names if name in metrics)
+
+
 def _fit(args: argparse.Namespace) -> int:
     from soilsciml.config import SOCFitConfig, load_config
     from soilsciml.data.io import load_dataset
@@ -73,11 +78,7 @@ def _fit(args: argparse.Namespace) -> int:
     result = fit_soc(dataset, config, engine=args.engine, progress=not args.quiet)
     result.save(args.out)
     metrics = result.metrics()
-    summary = ", ".join(
-        f"{name} {metrics[name]:.6g}"
-        for name in ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean")
-        if name in metrics
-    )
+    summary = _summary(metrics, ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean"))
     print(f"wrote {args.out}: {summary}; {result.status}: {result.message}")
     return 0 if result.status == "ok" else 1
 
@@ -138,6 +139,41 @@ def _add_case_options(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _noise_aware(args: argparse.Namespace) -> int:
+    from soilsciml.experiments.soc_noise_aware import OPTIONS, markdown_table, run_case
+
+    options = tuple(args.options.split(",")) if args.options else tuple(OPTIONS)
+    progress = None if args.quiet else print
+    rows = run_case(args.case, options, quick=args.quick, progress=progress)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(args.case, rows)
+    (args.out / f"case{args.case}.md").write_text(table)
+    print(table, end="")
+    return 0
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from soilsciml.config import SOCFitConfig, load_config
+    from soilsciml.data.io import load_dataset
+    from soilsciml.soc_ensemble import fit_soc_ensemble
+
+    config = load_config(args.config, SOCFitConfig) if args.config else SOCFitConfig()
+    result = fit_soc_ensemble(
+        load_dataset(args.input),
+        config,
+        members=args.members,
+        engine=args.engine,
+        noise_eta=args.noise_eta,
+        progress=not args.quiet,
+    )
+    result.save(args.out)
+    metrics = result.metrics()
+    names = ("r2_clean", "coverage_clean", "coverage_epistemic_clean", "interval_width")
+    summary = _summary(metrics, names)
+    print(f"wrote {args.out}: {args.members} members, {summary}; {metrics['status']}")
+    return 0 if metrics["status"] == "ok" else 1
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -202,3 +238,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     cases.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     _add_case_options(cases)
     cases.set_defaults(handler=_cases)
+
+    aware = sub.add_parser(
+        "noise-aware", help="Case 3 or 6 with robust losses and priors next to plain MSE"
+    )
+    aware.add_argument("--case", type=int, choices=(3, 6), required=True)
+    aware.add_argument("--options", help="comma-separated option names (default: all)")
+    aware.add_argument("--quick", action="store_true", help="10 years, 20 + 10 iterations")
+    aware.add_argument("--quiet", action="store_true", help="no per-option lines")
+    aware.add_argument("--out", type=Path, required=True, help="folder for caseN.md")
+    aware.set_defaults(handler=_noise_aware)
+
+    ens = sub.add_parser("ensemble", help="train K seeds; mean and 5-95 %% predictive band")
+    ens.add_argument("input", type=Path, help="SOC dataset (NetCDF)")
+    ens.add_argument("--members", type=int, default=5, help="ensemble size K (default 5)")
+    ens.add_argument("--config", type=Path, help="SOCFitConfig as TOML")
+    ens.add_argument(
+        "--noise-eta", type=float, help="relative noise of the band (default: dataset's)"
+    )
+    ens.add_argument("--engine", default="jax")
+    ens.add_argument("--quiet", action="store_true", help="no progress bar")
+    ens.add_argument("--out", type=Path, required=True, help="run folder")
+    ens.set_defaults(handler=_ensemble)

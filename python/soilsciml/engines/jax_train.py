@@ -23,11 +23,11 @@ import optax
 import optimistix as optx
 from tqdm.auto import tqdm
 
-from soilsciml.config import SOCFitConfig, SOCTrainConfig
+from soilsciml.config import SOCFitConfig, SOCTrainConfig, holdout_stride
 from soilsciml.engines import jax_ude
 from soilsciml.engines.base import SOCFitOutput, SOCUDEProblem, SolveStatus
 
-__all__ = ["QUASI_NEWTON", "TRACES", "EarlyStopping", "fit", "value_and_grad"]
+__all__ = ["QUASI_NEWTON", "TRACES", "EarlyStopping", "fit", "holdout_loss", "value_and_grad"]
 
 #: Number of traces (= compilations) of each training kernel in this process.
 TRACES: collections.Counter[str] = collections.Counter()
@@ -47,6 +47,29 @@ def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
     """Compiled failure-safe loss and gradient (one training step's work)."""
     TRACES["value_and_grad"] += 1
     return jax_ude.safe_value_and_grad(weights, data, static)
+
+
+@partial(jax.jit, static_argnames="static")
+def holdout_loss(weights: dict, data: dict, static: jax_ude.UDEStatic):
+    """Compiled MSE at the held-out depths (early stopping with ``train.holdout``)."""
+    TRACES["holdout_loss"] += 1
+    return jax_ude.holdout_misfit(weights, data, static)
+
+
+class _Monitor:
+    """The value early stopping watches: the training loss, or the held-out MSE."""
+
+    def __init__(self, data, static, train: SOCTrainConfig) -> None:
+        self.data, self.static = data, static
+        self.held_out = holdout_stride(train.holdout) > 0
+        self.history: list[float] = []
+
+    def __call__(self, loss: float, weights: dict) -> float:
+        if not self.held_out:
+            return loss
+        value = float(holdout_loss(weights, self.data, self.static))
+        self.history.append(value)
+        return value
 
 
 @jax.jit
@@ -106,7 +129,7 @@ class _StageResult:
     stop_reason: str
 
 
-def _adam(weights, data, static, train: SOCTrainConfig, progress: bool) -> _StageResult:
+def _adam(weights, data, static, train: SOCTrainConfig, progress: bool, monitor) -> _StageResult:
     opt_state = _ADAM.init(weights)
     opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=data["depth"].dtype)
     stopper = EarlyStopping(train.patience, train.min_delta)
@@ -118,7 +141,7 @@ def _adam(weights, data, static, train: SOCTrainConfig, progress: bool) -> _Stag
             history.append(loss)
             bar.update()
             bar.set_postfix(loss=f"{loss:.3e}")
-            if stopper.update(loss, weights):
+            if stopper.update(monitor(loss, weights), weights):
                 reason = "early_stopping"
                 break
             weights, opt_state = _adam_update(weights, grads, opt_state)
@@ -126,7 +149,7 @@ def _adam(weights, data, static, train: SOCTrainConfig, progress: bool) -> _Stag
 
 
 def _quasi_newton(
-    name: str, weights, data, static, train: SOCTrainConfig, progress: bool
+    name: str, weights, data, static, train: SOCTrainConfig, progress: bool, monitor
 ) -> _StageResult:
     solver = QUASI_NEWTON[name]()
     state = _quasi_newton_init(solver, weights, data, static)
@@ -140,7 +163,7 @@ def _quasi_newton(
             history.append(loss)
             bar.update()
             bar.set_postfix(loss=f"{loss:.3e}")
-            if stopper.update(loss, weights):
+            if stopper.update(monitor(loss, weights), weights):
                 reason = "early_stopping"
             elif not bool(healthy):
                 reason = "line_search_failed"
@@ -162,7 +185,11 @@ def fit(problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True) -> 
     try:
         data = jax_ude.prepare_data(problem, config, dtype, fit_id)
         weights = jax_ude.init_weights(config.network.h1, config.network.h2, train.seed)
+        weights.update(
+            jax_ude.init_aux(config, np.asarray(data["observed"]), np.asarray(data["mask"]))
+        )
         weights = {k: jnp.asarray(v, dtype=dtype) for k, v in weights.items()}
+        monitor = _Monitor(data, static, train)
         history, stop_reasons = {}, {}
         stages = [("adam", train.adam_iters, _adam)]
         if train.second_stage != "none":
@@ -172,7 +199,7 @@ def fit(problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True) -> 
         for name, iters, run in stages:
             if iters == 0:
                 continue
-            result = run(weights, data, static, train, progress)
+            result = run(weights, data, static, train, progress, monitor)
             weights = result.weights
             history[name] = result.history
             stop_reasons[name] = result.stop_reason
@@ -186,9 +213,21 @@ def fit(problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True) -> 
         "num_steps": counts["num_steps"],
         "num_rejected_steps": counts["num_rejected_steps"],
         "final_loss": final_loss,
+        # learned loss parameters, e.g. {"scale": ...} of student_t, on their natural scale
+        "loss_parameters": {
+            k.removeprefix(jax_ude.AUX_PREFIX + "log_"): float(np.exp(v))
+            for k, v in weights.items()
+            if k.startswith(jax_ude.AUX_PREFIX)
+        },
     }
+    if monitor.held_out:
+        solver_stats["holdout_history"] = np.asarray(monitor.history)
     return SOCFitOutput(
-        weights={k: np.asarray(v, dtype=np.float64) for k, v in weights.items()},
+        weights={
+            k: np.asarray(v, dtype=np.float64)
+            for k, v in weights.items()
+            if not k.startswith(jax_ude.AUX_PREFIX)
+        },
         history=history,
         status=SolveStatus(code=code, n_failed=counts["failed_solves"]),
         solver_stats=solver_stats,

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from soilsciml.config import SOCFitConfig, SolverConfig
+from soilsciml.config import SOCFitConfig, SolverConfig, holdout_stride
 from soilsciml.engines.base import SOCUDEProblem
 from soilsciml.engines.jax_solve import solve
 from soilsciml.models import soc as model
@@ -26,11 +26,14 @@ from soilsciml.models import soc_ude
 
 __all__ = [
     "ACTIVATIONS",
+    "AUX_PREFIX",
     "DATA_LOSSES",
     "EVALUATIONS",
     "HEADS",
     "PENALTY",
     "UDEStatic",
+    "holdout_misfit",
+    "init_aux",
     "init_weights",
     "loss_terms",
     "model_data",
@@ -56,12 +59,52 @@ HEADS = {
 }
 
 
-def _mse(residual: jax.Array, mask: jax.Array) -> jax.Array:
-    return jnp.sum(mask * residual**2) / jnp.maximum(jnp.sum(mask), 1.0)
+def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.sum(mask * values) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-#: Data misfit by ``loss.kind``: (residual, mask) -> scalar.
-DATA_LOSSES = {"mse": _mse}
+def _mse(residual, mask, prediction, params) -> jax.Array:
+    return _masked_mean(residual**2, mask)
+
+
+def _huber(residual, mask, prediction, params) -> jax.Array:
+    delta = params["huber_delta"]
+    size = jnp.abs(residual)
+    quadratic = jnp.minimum(size, delta)
+    return _masked_mean(0.5 * quadratic**2 + delta * (size - quadratic), mask)
+
+
+def _student_t(residual, mask, prediction, params) -> jax.Array:
+    scale = jnp.exp(params["aux.log_scale"])
+    dof = jnp.exp(params["aux.log_dof"]) if "aux.log_dof" in params else params["student_dof"]
+    normaliser = (
+        jax.scipy.special.gammaln(0.5 * (dof + 1.0))
+        - jax.scipy.special.gammaln(0.5 * dof)
+        - 0.5 * jnp.log(dof * jnp.pi)
+        - jnp.log(scale)
+    )
+    nll = 0.5 * (dof + 1.0) * jnp.log1p((residual / scale) ** 2 / dof) - normaliser
+    return _masked_mean(nll, mask)
+
+
+def _heteroscedastic(residual, mask, prediction, params) -> jax.Array:
+    eta = jnp.exp(params["aux.log_eta"]) if "aux.log_eta" in params else params["noise_eta"]
+    sd = eta * jnp.abs(prediction) + params["noise_floor"]
+    nll = 0.5 * (residual / sd) ** 2 + jnp.log(sd) + 0.5 * jnp.log(2.0 * jnp.pi)
+    return _masked_mean(nll, mask)
+
+
+#: Data misfit by ``loss.kind``: (residual, mask, prediction, params) -> scalar, where
+#: ``params`` holds the data arrays and the learned ``aux.*`` parameters.
+DATA_LOSSES = {
+    "mse": _mse,
+    "huber": _huber,
+    "student_t": _student_t,
+    "heteroscedastic": _heteroscedastic,
+}
+
+#: Prefix of learned loss parameters kept beside the network weights (not in the flat layout).
+AUX_PREFIX = "aux."
 
 
 @dataclass(frozen=True)
@@ -101,6 +144,23 @@ def init_weights(h1: int, h2: int, seed: int) -> dict[str, np.ndarray]:
     return weights
 
 
+def init_aux(config: SOCFitConfig, observed: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Initial learned loss parameters (log scale) of ``config.loss.kind``; empty for none.
+
+    The Student-t scale starts at the root mean square of the observed targets over 10.
+    """
+    loss = config.loss
+    aux = {}
+    if loss.kind == "student_t":
+        rms = np.sqrt(np.sum(mask * observed**2) / max(mask.sum(), 1.0))
+        aux["aux.log_scale"] = float(np.log(max(0.1 * rms, 1e-6)))
+        if loss.learn_dof:
+            aux["aux.log_dof"] = float(np.log(loss.student_dof))
+    if loss.kind == "heteroscedastic" and loss.learn_eta:
+        aux["aux.log_eta"] = float(np.log(max(loss.noise_eta, 1e-3)))
+    return aux
+
+
 def _as_arrays(arrays: dict, dtype: str) -> dict:
     return {k: jnp.asarray(np.asarray(v, dtype=float), dtype=dtype) for k, v in arrays.items()}
 
@@ -134,7 +194,16 @@ def prepare_data(problem: SOCUDEProblem, config: SOCFitConfig, dtype: str, fit_i
     layout = soc_ude.target_layout(problem, config.loss)
     colloc = soc_ude.collocation_field(problem, config.loss)
     loss = config.loss
+    stride = holdout_stride(config.train.holdout)
+    holdout = np.zeros(problem.depth.size)
+    if stride:
+        holdout[stride // 2 :: stride] = 1.0
     arrays = {
+        "holdout": holdout,
+        "huber_delta": loss.huber_delta,
+        "student_dof": loss.student_dof,
+        "noise_eta": loss.noise_eta,
+        "noise_floor": loss.noise_floor,
         "save_times": layout.save_times,
         "observed": layout.observed,
         "mask": layout.mask,
@@ -206,10 +275,29 @@ def _collocation(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
     return jnp.sum(residual**2) / jnp.maximum(residual.size, 1)
 
 
+def _split_aux(weights: dict) -> tuple[dict, dict]:
+    aux = {k: v for k, v in weights.items() if k.startswith(AUX_PREFIX)}
+    return {k: v for k, v in weights.items() if k not in aux}, aux
+
+
+def holdout_misfit(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
+    """MSE at the held-out depths (``data["holdout"]``) of the loss's target profiles."""
+    network_weights, _ = _split_aux(weights)
+    ys, code, _ = trajectory(network_weights, data, data["save_times"], static)
+    misfit = _mse(ys - data["observed"], data["mask"] * data["holdout"], ys, data)
+    return jnp.where((code == 0) & jnp.isfinite(misfit), misfit, PENALTY)
+
+
 def loss_terms(weights: dict, data: dict, static: UDEStatic):
-    """Total loss and ``(code, stats, misfit)``: data misfit + collocation + weight decay."""
+    """Total loss and ``(code, stats)``: data misfit + collocation + weight decay.
+
+    ``weights`` may carry learned loss parameters (``aux.*`` keys); held-out depths
+    (``data["holdout"]``) are left out of the misfit. Weight decay covers the networks only.
+    """
+    weights, aux = _split_aux(weights)
     ys, code, stats = trajectory(weights, data, data["save_times"], static)
-    misfit = DATA_LOSSES[static.kind](ys - data["observed"], data["mask"])
+    train_mask = data["mask"] * (1.0 - data["holdout"])
+    misfit = DATA_LOSSES[static.kind](ys - data["observed"], train_mask, ys, {**data, **aux})
     decay = sum(jnp.sum(w**2) for w in jax.tree_util.tree_leaves(weights))
     total = (
         data["lambda_term"] * misfit

@@ -160,3 +160,31 @@ def fit_figures(fit: xr.Dataset, history: dict[str, np.ndarray]) -> dict[str, Fi
         "drivers_mid": plot_drivers(fit),
         "loss": plot_loss(history),
     }
+
+
+def plot_ensemble_profile(fit: xr.Dataset) -> Figure:
+    """Ensemble mean and its 5-95 % band over depth at each fitted time, with the target
+    (dots) and the clean truth (dashed) when known."""
+    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    depth = fit["depth"]
+    for time, row, color in _fitted_rows(fit):
+        ax.fill_betweenx(
+            depth,
+            row["soc_lower"],
+            row["soc_upper"],
+            color=color,
+            alpha=0.25,
+            lw=0,
+            label="5-95 % band",
+        )
+        ax.plot(row["soc_fit_obs"], depth, "o", ms=3, color=color, label=f"target t = {time:g} yr")
+        ax.plot(row["soc_mean"], depth, "-", color=color, label="ensemble mean")
+        if "soc_fit_clean" in fit:
+            ax.plot(row["soc_fit_clean"], depth, "--", color="k", lw=0.8, label="clean truth")
+    ax.set_xlabel(_label(fit["soc_mean"]).replace("ensemble mean", "SOC"))
+    _depth_axis(ax)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), fontsize=8)
+    ax.set_title(f"ensemble of {fit.sizes.get('member', 0)} fits")
+    return fig
