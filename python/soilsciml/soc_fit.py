@@ -344,6 +344,11 @@ def fit_soc(
     config: SOCFitConfig | None = None,
     engine: str = "jax",
     progress: bool = True,
+    *,
+    executor: str = "inprocess",
+    site_chunks: int | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> SOCFitResult:
     """Train the SOC UDE (NN_P, NN_R inside the PDE) on a dataset.
 
@@ -359,6 +364,17 @@ def fit_soc(
         ``jax`` (default) or ``julia``.
     progress : bool
         Show a tqdm progress bar per optimiser stage.
+    executor : str
+        ``inprocess`` (default) or ``dask``: where the site chunks of a multi-site fit are
+        evaluated (data-parallel gradient, see :mod:`soilsciml.engines.jax_sites`; JAX engine,
+        Adam stage only).
+    site_chunks : int, optional
+        Split the sites into this many chunks, each one batched solve (default: no split
+        in-process, ``workers`` chunks with Dask).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); default: a ``LocalCluster``.
+    workers : int, optional
+        Worker processes of that ``LocalCluster`` (default: CPU count).
 
     Raises
     ------
@@ -371,11 +387,22 @@ def fit_soc(
     backend = get_engine(engine)
     problem = problem_from_dataset(dataset, config)
     _check_sites(problem, engine)
+    chunked = executor != "inprocess" or site_chunks is not None
+    if chunked:
+        from soilsciml.engines import jax_sites
+
+        if engine != "jax":
+            raise DatasetError(f"chunked site fits run on the JAX engine only, not {engine!r}")
+        jax_sites.check_chunking(problem, config, executor, site_chunks)
     soc_ude.target_layout(problem, config.loss)  # a target the data cannot give fails here
     scaling = soc_ude.input_scaling(problem, config.network)
     problem = dataclasses.replace(problem, input_shift=scaling[0], input_scale=scaling[1])
     start = time.perf_counter()
-    output = backend.fit_soc(problem, config, progress=progress)
+    if chunked:
+        args = (executor, problem, config, site_chunks, scheduler, workers, progress)
+        output = jax_sites.fit_on(*args)
+    else:
+        output = backend.fit_soc(problem, config, progress=progress)
     soc_model = SOCModel(config, output.weights, scaling[0], scaling[1], engine)
     predictions = _predict_with_fit(dataset, problem, soc_model)
     wall_time = time.perf_counter() - start

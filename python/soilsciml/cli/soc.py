@@ -86,6 +86,22 @@ def _fit(args: argparse.Namespace) -> int:
     return 0 if result.status == "ok" else 1
 
 
+def _distil(args: argparse.Namespace) -> int:
+    from soilsciml.data.io import load_dataset
+    from soilsciml.soc_distil import distil_soc_model
+    from soilsciml.soc_fit import load_soc_model
+
+    model = load_soc_model(args.rundir)
+    dataset = load_dataset(args.data)
+    distilled = distil_soc_model(model, dataset, oc=args.oc)
+    truth = dataset.attrs.get("truth") == "reference" and not args.no_reference
+    distilled.save(args.out, truth=truth)
+    p, r = distilled.terms.production, distilled.terms.respiration
+    k = "no decay kept" if p.decay_rate is None else f"k = {p.decay_rate:.4f} 1/m"
+    print(f"wrote {args.out}: {p.expression()} ({k}); {r.expression()}")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``soc`` command group."""
     group = commands.add_parser("soc", help="SOC depth-profile UDE: data, training, cases")
@@ -134,3 +150,27 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--out", type=Path, required=True, help="run folder: config, results, metrics, figures"
     )
     fit.set_defaults(handler=_fit)
+
+    distil = sub.add_parser(
+        "distil", help="distil a trained model's NN_P and NN_R into sparse symbolic expressions"
+    )
+    distil.add_argument("rundir", type=Path, help="run folder of 'soc fit' (or a saved model)")
+    distil.add_argument(
+        "--data", type=Path, required=True, help="dataset whose grid and drivers are sampled"
+    )
+    distil.add_argument(
+        "--oc",
+        choices=("predicted", "observed"),
+        default="predicted",
+        help="OC input: the model's predicted SOC (default) or the data's soc",
+    )
+    distil.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="leave out the comparison with the reference P*, R* (used by default when the "
+        "dataset was simulated with the reference truth)",
+    )
+    distil.add_argument(
+        "--out", type=Path, required=True, help="folder for report.md, terms.json, figure"
+    )
+    distil.set_defaults(handler=_distil)
