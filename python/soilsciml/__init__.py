@@ -43,6 +43,8 @@ _LAZY = {
     "SOCFitConfig": "soilsciml.config",
     "fit_soc": "soilsciml.soc_fit",
     "load_soc_model": "soilsciml.soc_fit",
+    "simulate_soc_sites": "soilsciml.data.synthetic",
+    "distil_soc_model": "soilsciml.soc_distil",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -111,7 +111,8 @@ def _adam(
 ) -> _StageResult:
     """The Adam stage; ``step(weights, data, static)`` gives the loss and gradient."""
     opt_state = _ADAM.init(weights)
-    opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=data["depth"].dtype)
+    dtype = jax.tree_util.tree_leaves(weights)[0].dtype
+    opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=dtype)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
     with tqdm(total=train.adam_iters, desc="adam", disable=not progress, leave=False) as bar:
