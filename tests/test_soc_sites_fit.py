@@ -210,6 +210,13 @@ def test_cli_distil_writes_its_report(sites, fitted, tmp_path):
     terms = json.loads((out / "terms.json").read_text())
     assert terms["n_samples"] == sites["soc"].size
     assert (out / "distillation.png").is_file()
+    net = tmp_path / "net"
+    argv = ["soc", "distil", str(tmp_path / "run"), "--data", str(data), "--net", "--out", str(net)]
+    assert main(argv) == 0
+    assert "net source P - R" in (net / "report.md").read_text()
+    assert json.loads((net / "terms.json").read_text())["production"]["expression"].startswith(
+        "P - R ≈"
+    )
     # The wrapped networks are the UDE's source and sink: the same inputs, order and scaling.
     import jax.numpy as jnp
 

@@ -5,10 +5,16 @@ of :data:`soilsciml.interpret.library.INPUTS`), with the input scaling saved wit
 evaluated on a dataset's (site, time, depth) grid (:func:`soilsciml.interpret.sample_points`)
 and distilled by :func:`soilsciml.interpret.distil_terms`. The OC input is by default the
 model's own predicted SOC: the state the networks saw inside the solve.
+
+SOC data constrain only the net source P - R: adding the same g(x) >= 0 to both networks
+changes nothing in the UDE, and a trained model typically carries such a common offset. With
+``net=True`` the net source is distilled (in place of P, with one library holding the depth
+decay and the OC factor, uniform weights since it changes sign); R is distilled as usual.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +26,14 @@ import xarray as xr
 from soilsciml.config import ConfigError
 from soilsciml.soc_fit import SOCModel
 
-__all__ = ["OC_SOURCES", "SOCDistillation", "distil_soc_model", "network_callables"]
+__all__ = [
+    "NET_SYMBOL",
+    "OC_SOURCES",
+    "SOCDistillation",
+    "distil_soc_model",
+    "net_source_config",
+    "network_callables",
+]
 
 #: Where the OC input of the samples comes from: the model's predicted SOC or the data's.
 OC_SOURCES = ("predicted", "observed")
@@ -29,6 +42,17 @@ OC_SOURCES = ("predicted", "observed")
 _NETWORK_INPUTS = ("ph", "soc", "cec", "clay", "depth", "time")
 
 Samples = dict[str, np.ndarray]
+
+#: Symbol of the distilled net source.
+NET_SYMBOL = "P - R"
+
+
+def net_source_config():
+    """Distillation settings of the net source P - R: the production library with and
+    without the OC factor (48 terms), uniform weights."""
+    from soilsciml.interpret import DistilConfig, ProductionLibrary
+
+    return DistilConfig(production=ProductionLibrary(soc_factor="both"), weighting="uniform")
 
 
 def network_callables(model: SOCModel) -> tuple[Callable[[Samples], np.ndarray], ...]:
@@ -69,12 +93,21 @@ class SOCDistillation:
     def save(self, path: str | Path, truth: bool = True) -> Path:
         """Write ``report.md`` (compared with the reference P*, R* when ``truth``),
         ``terms.json`` and ``distillation.png`` to ``path``."""
-        from soilsciml.interpret import distil_report
+        from soilsciml.interpret import distil_report, reference_expressions
         from soilsciml.plots.distil import plot_distillation
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        report = distil_report(self.terms) if truth else distil_report(self.terms, truth=None)
+        net = self.terms.production.symbol == NET_SYMBOL
+        report = distil_report(self.terms, **({} if truth and not net else {"truth": None}))
+        if net:
+            note = "The first expression is the net source P - R (the networks' sum is free)."
+            if truth:
+                p_star, r_star = reference_expressions()
+                note += f" Reference: `{p_star}` minus `{r_star}`."
+            report = report.replace("\n\n", f"\n\n{note}\n\n", 1)
+            report = report.replace("| P distilled |", f"| {NET_SYMBOL} distilled |")
+            report = report.replace("decay rate of P:", f"decay rate of {NET_SYMBOL}:")
         (path / "report.md").write_text(report)
         (path / "terms.json").write_text(json.dumps(self.terms.to_dict(), indent=2) + "\n")
         figure = plot_distillation(self.terms, self.samples, self.production, self.respiration)
@@ -83,7 +116,7 @@ class SOCDistillation:
 
 
 def distil_soc_model(
-    model: SOCModel, dataset: xr.Dataset, config=None, oc: str = "predicted"
+    model: SOCModel, dataset: xr.Dataset, config=None, oc: str = "predicted", net: bool = False
 ) -> SOCDistillation:
     """Distil ``model``'s NN_P and NN_R on the grid of ``dataset``.
 
@@ -98,6 +131,8 @@ def distil_soc_model(
     oc : str
         ``predicted`` (default: the model's SOC trajectory from the dataset's first profile)
         or ``observed`` (the dataset's ``soc``, which must then be complete).
+    net : bool
+        Distil the net source P - R in place of P (default settings: :func:`net_source_config`).
     """
     from soilsciml.interpret import distil_terms, sample_points
 
@@ -106,5 +141,12 @@ def distil_soc_model(
     soc_field = model.predict(dataset)["soc_pred"].values if oc == "predicted" else "soc"
     samples = sample_points(dataset, soc_field)
     production, respiration = (fn(samples) for fn in network_callables(model))
-    terms = distil_terms(samples, production, respiration, config)
-    return SOCDistillation(terms, samples, production, respiration)
+    if not net:
+        terms = distil_terms(samples, production, respiration, config)
+        return SOCDistillation(terms, samples, production, respiration)
+    source = production - respiration
+    terms = distil_terms(samples, source, respiration, config or net_source_config())
+    terms = dataclasses.replace(
+        terms, production=dataclasses.replace(terms.production, symbol=NET_SYMBOL)
+    )
+    return SOCDistillation(terms, samples, source, respiration)

@@ -93,7 +93,7 @@ def _distil(args: argparse.Namespace) -> int:
 
     model = load_soc_model(args.rundir)
     dataset = load_dataset(args.data)
-    distilled = distil_soc_model(model, dataset, oc=args.oc)
+    distilled = distil_soc_model(model, dataset, oc=args.oc, net=args.net)
     truth = dataset.attrs.get("truth") == "reference" and not args.no_reference
     distilled.save(args.out, truth=truth)
     p, r = distilled.terms.production, distilled.terms.respiration
@@ -163,6 +163,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=("predicted", "observed"),
         default="predicted",
         help="OC input: the model's predicted SOC (default) or the data's soc",
+    )
+    distil.add_argument(
+        "--net",
+        action="store_true",
+        help="distil the net source P - R in place of P (SOC data identify only the net source)",
     )
     distil.add_argument(
         "--no-reference",
