@@ -133,7 +133,7 @@ def test_quick_fit_learns_and_forecasts_held_out_sites(fitted, problem, weights)
     assert trained > regression_metrics(before, held_out["soc"].values)["r2"]
 
 
-def test_chunked_gradient_in_process_and_on_dask_workers(problem, weights):
+def test_chunked_gradient_in_process_and_on_dask_workers(sites, problem, weights):
     """Dask (LocalCluster, 2 workers) gives the in-process chunked loss and gradient to
     round-off; both equal the batched ones to the solver tolerance."""
     distributed = pytest.importorskip("distributed")
@@ -160,6 +160,13 @@ def test_chunked_gradient_in_process_and_on_dask_workers(problem, weights):
         for name in weights:
             np.testing.assert_allclose(dask_grads[name], local_grads[name], rtol=1e-11, atol=1e-15)
         assert chunks.counts["evaluations"] == 1 and chunks.counts["failed_solves"] == 0
+        # The whole fit on the cluster follows the in-process chunked fit.
+        short = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, adam_iters=3))
+        on_dask = fit_soc(
+            sites, short, progress=False, executor="dask", scheduler=cluster.scheduler_address
+        )
+        in_process = fit_soc(sites, short, progress=False, site_chunks=2)
+        np.testing.assert_allclose(on_dask.history["adam"], in_process.history["adam"], rtol=1e-12)
     assert local_loss == pytest.approx(float(loss), rel=1e-6)
     for name in weights:
         np.testing.assert_allclose(local_grads[name], np.asarray(grads[name]), rtol=1e-5, atol=1e-9)

@@ -191,14 +191,16 @@ def fit_on(
 ) -> SOCFitOutput:
     """:func:`fit_chunked` in this process (``inprocess``) or on a Dask cluster (``dask``: a
     ``LocalCluster`` of ``workers`` processes, or the one at ``scheduler``; ``site_chunks``
-    defaults to the number of workers)."""
+    defaults to the number of the cluster's workers)."""
     if executor == "inprocess":
         return fit_chunked(problem, config, site_chunks or 1, progress=progress)
     from soilsciml.search.executors import make_executor
 
     with make_executor("dask", workers, scheduler) as dask:
-        chunks = site_chunks or min(dask.workers, soc_ude.site_count(problem))
-        return fit_chunked(problem, config, chunks, dask.client(), progress)
+        client = dask.client()
+        n_workers = max(len(client.scheduler_info()["workers"]), 1)
+        chunks = site_chunks or min(n_workers, soc_ude.site_count(problem))
+        return fit_chunked(problem, config, chunks, client, progress)
 
 
 def fit_chunked(
