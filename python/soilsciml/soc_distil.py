@@ -108,6 +108,7 @@ class SOCDistillation:
             report = report.replace("\n\n", f"\n\n{note}\n\n", 1)
             report = report.replace("| P distilled |", f"| {NET_SYMBOL} distilled |")
             report = report.replace("decay rate of P:", f"decay rate of {NET_SYMBOL}:")
+            report = report.replace("R2(P) =", f"R2({NET_SYMBOL}) =")
         (path / "report.md").write_text(report)
         (path / "terms.json").write_text(json.dumps(self.terms.to_dict(), indent=2) + "\n")
         figure = plot_distillation(self.terms, self.samples, self.production, self.respiration)
