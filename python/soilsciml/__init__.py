@@ -49,6 +49,8 @@ _LAZY = {
     "run_experiment": "soilsciml.experiments.hysomi",
     "fit_soc_ensemble": "soilsciml.soc_ensemble",
     "smooth_in_depth": "soilsciml.noise_aware",
+    "simulate_soc_sites": "soilsciml.data.synthetic",
+    "distil_soc_model": "soilsciml.soc_distil",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -44,34 +44,42 @@ def problem_from_dataset(
     """Validate a SOC dataset and turn it into the arrays an engine trains on.
 
     The first time is the start of the solve and its SOC profile the initial condition; the
-    drivers are the dataset's, sampled at its times.
+    drivers are the dataset's, sampled at its times. A dataset with a ``site`` dimension gives
+    a multi-site problem (initial (site, nz), drivers (time, site, nz, 3), targets (site,
+    time, nz); see :class:`~soilsciml.engines.base.SOCUDEProblem`).
 
     Raises
     ------
     DatasetError
-        For an invalid dataset, a ``site`` dimension, a non-uniform depth grid or missing
-        values in the initial profile.
+        For an invalid dataset, a non-uniform depth grid or missing values in an initial
+        profile.
     """
     ds = validate_soc_dataset(ds)
-    if "site" in ds.dims:
-        raise DatasetError("fit_soc trains on one profile; select a site, e.g. ds.isel(site=0)")
     depth = ds["depth"].values
     spacing = np.diff(depth)
     if not np.allclose(spacing, spacing[0], rtol=1e-6):
         raise DatasetError("coordinate 'depth' must be uniformly spaced (method of lines)")
     soc = ds["soc"].values
-    if not np.all(np.isfinite(soc[0])):
+    initial = soc[..., 0, :]
+    if not np.all(np.isfinite(initial)):
+        where = (
+            ""
+            if initial.ndim == 1
+            else f" of site(s) {np.flatnonzero(~np.isfinite(initial).all(axis=1)).tolist()}"
+        )
         raise DatasetError(
-            "variable 'soc' has NaN at the first time; that profile is the initial condition"
+            f"variable 'soc' has NaN at the first time{where}; that profile is the initial "
+            "condition"
         )
     times = ds["time"].values
     shift, scale = scaling if scaling is not None else (None, None)
+    drivers = np.stack([ds[name].values for name in model.DRIVERS], axis=-1)
     return SOCUDEProblem(
         depth=depth,
         times=times,
-        initial=soc[0],
+        initial=initial,
         driver_times=times,
-        drivers=np.stack([ds[name].values for name in model.DRIVERS], axis=-1),
+        drivers=drivers if initial.ndim == 1 else np.swapaxes(drivers, 0, 1),
         targets=soc,
         diffusion=config.transport.diffusion,
         advection=config.transport.advection,
@@ -79,6 +87,15 @@ def problem_from_dataset(
         input_shift=shift,
         input_scale=scale,
     )
+
+
+def _check_sites(problem: SOCUDEProblem, engine: str) -> None:
+    """Refuse a multi-site problem for an engine that does not take one (the Julia engine)."""
+    if soc_ude.site_count(problem) is not None and not get_engine(engine).supports_sites:
+        raise DatasetError(
+            f"engine {engine!r} does not support multi-site datasets (dimension 'site'); "
+            "use engine='jax', or one site at a time: dataset.isel(site=0)"
+        )
 
 
 def _clean_truth(ds: xr.Dataset) -> np.ndarray | None:
@@ -107,6 +124,10 @@ class SOCModel:
     def predict(self, dataset: xr.Dataset) -> xr.Dataset:
         """Solve from the dataset's first profile with its drivers; SOC on its (time, depth).
 
+        A dataset with a ``site`` dimension (new sites: their own initial profiles and drivers)
+        is solved in one batched solve. The horizon is the dataset's: give drivers (and NaN
+        ``soc``) at later times to forecast beyond the training period.
+
         Returns the dataset with ``soc_pred`` and ``residual`` (``soc_pred - soc``) added and
         the solve's status in ``attrs``.
         """
@@ -115,13 +136,14 @@ class SOCModel:
     def _predict(self, dataset: xr.Dataset, extra_times: np.ndarray):
         """:meth:`predict`, plus SOC at ``extra_times`` (yr) from the same single solve."""
         problem = self.problem(dataset)
+        _check_sites(problem, self.engine)
         times = np.union1d(problem.times, extra_times)
-        blank = np.full((times.size, problem.depth.size), np.nan)
+        blank = np.full((*problem.initial.shape[:-1], times.size, problem.depth.size), np.nan)
         solve_at = dataclasses.replace(problem, times=times, targets=blank)
         trajectory = get_engine(self.engine).predict_soc(solve_at, self.weights, self.config)
-        on_grid = trajectory.soc[np.searchsorted(times, problem.times)]
+        on_grid = trajectory.soc[..., np.searchsorted(times, problem.times), :]
         out = validate_soc_dataset(dataset).copy()
-        dims = ("time", "depth")
+        dims = out["soc"].dims
         out["soc_pred"] = (dims, on_grid, {**SOC_ATTRS, "long_name": "predicted SOC"})
         out["residual"] = (
             dims,
@@ -134,7 +156,7 @@ class SOCModel:
             engine=self.engine,
             soilsciml_version=__version__,
         )
-        return out, trajectory.soc[np.searchsorted(times, extra_times)]
+        return out, trajectory.soc[..., np.searchsorted(times, extra_times), :]
 
     def save(self, path: str | Path) -> Path:
         """Write ``config.toml`` and ``weights.npz`` (weights and input scaling) to ``path``."""
@@ -224,16 +246,21 @@ class SOCFitResult:
         out = {"target": self.model.config.loss.target}
         fitted = ds["soc_fit_pred"].values
         references = {"noisy": ds["soc_fit_obs"].values}
-        trajectories = {"noisy": ds["soc"].values[1:]}
+        after_start = {"time": slice(1, None)}
+        trajectories = {"noisy": ds["soc"].isel(after_start).values}
         if "soc_fit_clean" in ds:
             references["clean"] = ds["soc_fit_clean"].values
-            trajectories["clean"] = ds["soc_truth"].values[1:]
+            trajectories["clean"] = ds["soc_truth"].isel(after_start).values
         for kind, reference in references.items():
             scores = regression_metrics(fitted, reference)
             out.update({f"{m}_{kind}": scores[m] for m in ("mse", "rmse", "r2")})
-            over_time = regression_metrics(ds["soc_pred"].values[1:], trajectories[kind])
+            predicted = ds["soc_pred"].isel(after_start).values
+            over_time = regression_metrics(predicted, trajectories[kind])
             out.update({f"{m}_{kind}_trajectory": over_time[m] for m in ("mse", "rmse", "r2")})
-        by_depth = depth_residuals(fitted, references.get("clean", references["noisy"]))
+        nz = ds.sizes["depth"]
+        by_depth = depth_residuals(
+            fitted.reshape(-1, nz), references.get("clean", references["noisy"]).reshape(-1, nz)
+        )
         out["residual_by_depth"] = {
             "depth_m": ds["depth"].values.tolist(),
             "bias": by_depth["bias"].tolist(),
@@ -255,10 +282,12 @@ class SOCFitResult:
         return out
 
     def figures(self) -> dict:
-        """Named matplotlib figures of the fit (see :mod:`soilsciml.plots.soc`)."""
+        """Named matplotlib figures of the fit (see :mod:`soilsciml.plots.soc`); of the first
+        site for a multi-site fit."""
         from soilsciml.plots.soc import fit_figures
 
-        return fit_figures(self.predictions, self.history)
+        ds = self.predictions
+        return fit_figures(ds.isel(site=0) if "site" in ds.dims else ds, self.history)
 
     def save(self, path: str | Path, figures: bool = True) -> Path:
         """Write a run directory: ``config.toml``, ``weights.npz``, ``results.nc``,
@@ -300,10 +329,15 @@ def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SO
     """Predictions on the dataset's grid and, from the same solve, at the loss's target times
     next to their targets (and the clean truth) on (fit_time, depth)."""
     layout = soc_ude.target_layout(problem, soc_model.config.loss)
-    rows = layout.mask.any(axis=1)
+    rows = layout.mask.reshape(layout.save_times.size, -1).any(axis=1)
     predictions, predicted = soc_model._predict(dataset, layout.save_times[rows])
-    observed = np.where(layout.mask > 0, layout.observed, np.nan)[rows]
-    dims = ("fit_time", "depth")
+
+    def site_first(rows_of_layout: np.ndarray) -> np.ndarray:  # (fit_time, site, depth)
+        return rows_of_layout if rows_of_layout.ndim == 2 else np.swapaxes(rows_of_layout, 0, 1)
+
+    observed = site_first(np.where(layout.mask > 0, layout.observed, np.nan)[rows])
+    sites = ("site",) if "site" in predictions.dims else ()
+    dims = (*sites, "fit_time", "depth")
     out = {
         "soc_fit_pred": (dims, predicted, {**SOC_ATTRS, "long_name": "predicted SOC (fitted)"}),
         "soc_fit_obs": (dims, observed, {**SOC_ATTRS, "long_name": "target SOC (fitted)"}),
@@ -311,9 +345,9 @@ def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SO
     clean = _clean_truth(predictions)
     if clean is not None:
         truth = dataclasses.replace(problem, targets=clean)
-        truth_rows = soc_ude.target_layout(truth, soc_model.config.loss).observed[rows]
+        truth_rows = site_first(soc_ude.target_layout(truth, soc_model.config.loss).observed[rows])
         out["soc_fit_clean"] = (dims, truth_rows, {**SOC_ATTRS, "long_name": "clean SOC"})
-        out["soc_truth"] = (("time", "depth"), clean, {**SOC_ATTRS, "long_name": "clean SOC"})
+        out["soc_truth"] = (predictions["soc"].dims, clean, {**SOC_ATTRS, "long_name": "clean SOC"})
     fit_time = ("fit_time", layout.save_times[rows], {"units": "yr", "long_name": "fitted time"})
     return predictions.merge(xr.Dataset(out, coords={"fit_time": fit_time}))
 
@@ -323,6 +357,11 @@ def fit_soc(
     config: SOCFitConfig | None = None,
     engine: str = "jax",
     progress: bool = True,
+    *,
+    executor: str = "inprocess",
+    site_chunks: int | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> SOCFitResult:
     """Train the SOC UDE (NN_P, NN_R inside the PDE) on a dataset.
 
@@ -330,13 +369,25 @@ def fit_soc(
     ----------
     dataset : xarray.Dataset
         ``soc`` (%, NaN allowed after the first time), ``ph``, ``cec``, ``clay`` on (time,
-        depth); optional ``soc_clean`` for metrics against the clean truth.
+        depth), or on (site, time, depth) for many sites fitted together in one batched solve
+        (JAX engine); optional ``soc_clean`` for metrics against the clean truth.
     config : SOCFitConfig, optional
         Networks, loss, optimiser, solver and transport (defaults: the spec's Case 4 setting).
     engine : str
         ``jax`` (default) or ``julia``.
     progress : bool
         Show a tqdm progress bar per optimiser stage.
+    executor : str
+        ``inprocess`` (default) or ``dask``: where the site chunks of a multi-site fit are
+        evaluated (data-parallel gradient, see :mod:`soilsciml.engines.jax_sites`; JAX engine,
+        Adam stage only).
+    site_chunks : int, optional
+        Split the sites into this many chunks, each one batched solve (default: no split
+        in-process, ``workers`` chunks with Dask).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); default: a ``LocalCluster``.
+    workers : int, optional
+        Worker processes of that ``LocalCluster`` (default: CPU count).
 
     Raises
     ------
@@ -349,11 +400,23 @@ def fit_soc(
     config = noise_aware.resolve_config(config, dataset, engine)
     backend = get_engine(engine)
     problem = problem_from_dataset(dataset, config)
+    _check_sites(problem, engine)
+    chunked = executor != "inprocess" or site_chunks is not None
+    if chunked:
+        from soilsciml.engines import jax_sites
+
+        if engine != "jax":
+            raise DatasetError(f"chunked site fits run on the JAX engine only, not {engine!r}")
+        jax_sites.check_chunking(problem, config, executor, site_chunks)
     soc_ude.target_layout(problem, config.loss)  # a target the data cannot give fails here
     scaling = soc_ude.input_scaling(problem, config.network)
     problem = dataclasses.replace(problem, input_shift=scaling[0], input_scale=scaling[1])
     start = time.perf_counter()
-    output = backend.fit_soc(problem, config, progress=progress)
+    if chunked:
+        args = (executor, problem, config, site_chunks, scheduler, workers, progress)
+        output = jax_sites.fit_on(*args)
+    else:
+        output = backend.fit_soc(problem, config, progress=progress)
     soc_model = SOCModel(config, output.weights, scaling[0], scaling[1], engine)
     predictions = _predict_with_fit(dataset, problem, soc_model)
     wall_time = time.perf_counter() - start

@@ -20,7 +20,7 @@ __all__ = ["register"]
 
 def _simulate(args: argparse.Namespace) -> int:
     from soilsciml.data.io import save_dataset
-    from soilsciml.data.synthetic import simulate_soc
+    from soilsciml.data.synthetic import simulate_soc, simulate_soc_sites
 
     config = SOCSimulationConfig(
         truth=args.truth,
@@ -31,11 +31,15 @@ def _simulate(args: argparse.Namespace) -> int:
             diffusion=args.diffusion, advection=args.advection, boundary=args.boundary
         ),
     )
-    ds = simulate_soc(config, engine=args.engine)
+    if args.sites:
+        ds = simulate_soc_sites(args.sites, config, seed=args.seed, engine=args.engine)
+    else:
+        ds = simulate_soc(config, engine=args.engine)
     save_dataset(ds, args.out)
+    sites = f"{args.sites} sites x " if args.sites else ""
     print(
         f"wrote {args.out}: soc, ph, cec, clay on "
-        f"{ds.sizes['time']} times x {config.grid.nz} depths"
+        f"{sites}{ds.sizes['time']} times x {config.grid.nz} depths"
     )
     return 0
 
@@ -176,6 +180,22 @@ def _ensemble(args: argparse.Namespace) -> int:
     return 0 if metrics["status"] == "ok" else 1
 
 
+def _distil(args: argparse.Namespace) -> int:
+    from soilsciml.data.io import load_dataset
+    from soilsciml.soc_distil import distil_soc_model
+    from soilsciml.soc_fit import load_soc_model
+
+    model = load_soc_model(args.rundir)
+    dataset = load_dataset(args.data)
+    distilled = distil_soc_model(model, dataset, oc=args.oc, net=args.net)
+    truth = dataset.attrs.get("truth") == "reference" and not args.no_reference
+    distilled.save(args.out, truth=truth)
+    p, r = distilled.terms.production, distilled.terms.respiration
+    k = "no decay kept" if p.decay_rate is None else f"k = {p.decay_rate:.4f} 1/m"
+    print(f"wrote {args.out}: {p.expression()} ({k}); {r.expression()}")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``soc`` command group."""
     group = commands.add_parser("soc", help="SOC depth-profile UDE: data, training, cases")
@@ -192,6 +212,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--diffusion", type=float, default=1e-3, help="D in m2/yr (default 1e-3)")
     sim.add_argument("--advection", type=float, default=1e-3, help="v in m/yr (default 1e-3)")
     sim.add_argument("--engine", default="jax")
+    sim.add_argument(
+        "--sites",
+        type=int,
+        default=0,
+        help="simulate this many sites with drivers and initial profiles drawn per site "
+        "(default 0: the paper's single profile)",
+    )
+    sim.add_argument("--seed", type=int, default=0, help="seed of the per-site draws")
     sim.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     sim.set_defaults(handler=_simulate)
 
@@ -260,3 +288,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     ens.add_argument("--quiet", action="store_true", help="no progress bar")
     ens.add_argument("--out", type=Path, required=True, help="run folder")
     ens.set_defaults(handler=_ensemble)
+
+    distil = sub.add_parser(
+        "distil", help="distil a trained model's NN_P and NN_R into sparse symbolic expressions"
+    )
+    distil.add_argument("rundir", type=Path, help="run folder of 'soc fit' (or a saved model)")
+    distil.add_argument(
+        "--data", type=Path, required=True, help="dataset whose grid and drivers are sampled"
+    )
+    distil.add_argument(
+        "--oc",
+        choices=("predicted", "observed"),
+        default="predicted",
+        help="OC input: the model's predicted SOC (default) or the data's soc",
+    )
+    distil.add_argument(
+        "--net",
+        action="store_true",
+        help="distil the net source P - R in place of P (SOC data identify only the net source)",
+    )
+    distil.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="leave out the comparison with the reference P*, R* (used by default when the "
+        "dataset was simulated with the reference truth)",
+    )
+    distil.add_argument(
+        "--out", type=Path, required=True, help="folder for report.md, terms.json, figure"
+    )
+    distil.set_defaults(handler=_distil)

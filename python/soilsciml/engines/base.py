@@ -151,15 +151,18 @@ class SOCUDEProblem:
         Uniform depth nodes in m.
     times : ndarray, shape (nt,)
         Observed times in years, increasing; ``times[0]`` is the start of the solve.
-    initial : ndarray, shape (nz,)
-        SOC at ``times[0]`` in %.
+    initial : ndarray, shape (nz,) or (site, nz)
+        SOC at ``times[0]`` in %. With a leading site axis the problem holds many sites that
+        share the time and depth grids, the networks and the input scaling; all sites form one
+        ODE state (site, nz), solved together (engines with ``supports_sites``).
     driver_times : ndarray, shape (ntd,)
         Times (yr) at which the drivers are sampled; linear interpolation in between, clamped
         outside.
-    drivers : ndarray, shape (ntd, nz, 3)
-        pH (1), CEC (cmol/kg) and clay (%) in that order.
-    targets : ndarray, shape (nt, nz)
-        Observed SOC in %; NaN marks a missing observation.
+    drivers : ndarray, shape (ntd, nz, 3) or (ntd, site, nz, 3)
+        pH (1), CEC (cmol/kg) and clay (%) in that order; time first, then site.
+    targets : ndarray, shape (nt, nz) or (site, nt, nz)
+        Observed SOC in %; NaN marks a missing observation. Site first, as in a dataset's
+        (site, time, depth).
     diffusion, advection : float
         D in m2 yr-1 and v in m yr-1.
     boundary : str
@@ -217,6 +220,9 @@ class AbstractEngine(abc.ABC):
     """A compute backend. Concrete engines are final classes registered by name."""
 
     name: str
+    #: Whether :meth:`fit_soc`, :meth:`predict_soc` and :meth:`soc_loss` take multi-site
+    #: problems (a leading site axis, see :class:`SOCUDEProblem`).
+    supports_sites: bool = False
 
     @abc.abstractmethod
     def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:

@@ -42,6 +42,7 @@ class JaxEngine(AbstractEngine):
     """Engine backed by JAX; compiled once per shape and reused."""
 
     name = "jax"
+    supports_sites = True
 
     def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:
         return jax_soc.simulate_truth(problem)
@@ -55,14 +56,17 @@ class JaxEngine(AbstractEngine):
         self, problem: SOCUDEProblem, weights: dict[str, np.ndarray], config: SOCFitConfig
     ) -> SOCTrajectory:
         times = np.asarray(problem.times, dtype=float)
+        initial = np.asarray(problem.initial, dtype=float)
         if times.size == 1:
-            return SOCTrajectory(times, np.asarray(problem.initial)[None], SolveStatus(), 0, 0)
+            return SOCTrajectory(times, initial[..., None, :], SolveStatus(), 0, 0)
         weights, data, static = _arrays(problem, weights, config, jax_ude.model_data)
         ys, code, stats = _predict(weights, data, jnp.asarray(times, config.solver.dtype), static)
         code = int(code)
+        # All sites are one state (time, site, depth); trajectories are (site, time, depth).
+        soc = np.asarray(ys, dtype=np.float64)
         return SOCTrajectory(
             times=times,
-            soc=np.asarray(ys, dtype=np.float64),
+            soc=soc if initial.ndim == 1 else np.swapaxes(soc, 0, 1),
             status=SolveStatus(code=code, n_failed=int(code != 0)),
             num_steps=int(stats["num_steps"]),
             num_rejected_steps=int(stats["num_rejected_steps"]),

@@ -129,14 +129,26 @@ class _StageResult:
     stop_reason: str
 
 
-def _adam(weights, data, static, train: SOCTrainConfig, progress: bool, monitor) -> _StageResult:
+def _adam(
+    weights,
+    data,
+    static,
+    train: SOCTrainConfig,
+    progress: bool,
+    monitor: Callable | None = None,
+    step: Callable = value_and_grad,
+) -> _StageResult:
+    """The Adam stage; ``step(weights, data, static)`` gives the loss and gradient and
+    ``monitor(loss, weights)`` the value early stopping watches (default: the loss)."""
+    monitor = monitor or (lambda loss, _: loss)
     opt_state = _ADAM.init(weights)
-    opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=data["depth"].dtype)
+    dtype = jax.tree_util.tree_leaves(weights)[0].dtype
+    opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=dtype)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
     with tqdm(total=train.adam_iters, desc="adam", disable=not progress, leave=False) as bar:
         for _ in range(train.adam_iters):
-            loss, grads = value_and_grad(weights, data, static)
+            loss, grads = step(weights, data, static)
             loss = float(loss)
             history.append(loss)
             bar.update()

@@ -228,7 +228,8 @@ def network(weights: dict, net: str, x: jax.Array, static: UDEStatic) -> jax.Arr
 
 
 def _drivers_at(t: jax.Array, data: dict) -> jax.Array:
-    """Drivers (nz, 3) linearly interpolated in time, clamped outside the sampled range."""
+    """Drivers (nz, 3), or (site, nz, 3), linearly interpolated in time, clamped outside the
+    sampled range."""
     times = data["driver_times"]
     i = jnp.clip(jnp.searchsorted(times, t, side="right") - 1, 0, times.size - 2)
     w = jnp.clip((t - times[i]) / (times[i + 1] - times[i]), 0.0, 1.0)
@@ -236,15 +237,18 @@ def _drivers_at(t: jax.Array, data: dict) -> jax.Array:
 
 
 def rates(t: jax.Array, soc: jax.Array, weights: dict, data: dict, static: UDEStatic):
-    """Production P and respiration R (each (nz,), % yr-1) at time ``t`` and state ``soc``."""
+    """Production P and respiration R (% yr-1) at time ``t`` and state ``soc``.
+
+    ``soc`` is (nz,) or, for many sites, (site, nz); P and R have its shape.
+    """
     drivers = _drivers_at(t, data)
     x = jnp.stack(
         [
-            drivers[:, 0],
+            drivers[..., 0],
             soc,
-            drivers[:, 1],
-            drivers[:, 2],
-            data["depth"],
+            drivers[..., 1],
+            drivers[..., 2],
+            jnp.broadcast_to(data["depth"], soc.shape),
             jnp.broadcast_to(t, soc.shape),
         ],
         axis=-1,
@@ -288,6 +292,16 @@ def holdout_misfit(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
     return jnp.where((code == 0) & jnp.isfinite(misfit), misfit, PENALTY)
 
 
+def _data_misfit(residual, mask, prediction, params: dict, static: UDEStatic) -> jax.Array:
+    """``loss.kind`` of the residual (time, depth); for many sites, (time, site, depth), the
+    mean over sites of each site's misfit. ``params``: data arrays and learned ``aux.*``."""
+    misfit = DATA_LOSSES[static.kind]
+    if residual.ndim == 2:
+        return misfit(residual, mask, prediction, params)
+    per_site = jax.vmap(misfit, in_axes=(1, 1, 1, None))(residual, mask, prediction, params)
+    return jnp.mean(per_site)
+
+
 def loss_terms(weights: dict, data: dict, static: UDEStatic):
     """Total loss and ``(code, stats)``: data misfit + collocation + weight decay.
 
@@ -297,7 +311,7 @@ def loss_terms(weights: dict, data: dict, static: UDEStatic):
     weights, aux = _split_aux(weights)
     ys, code, stats = trajectory(weights, data, data["save_times"], static)
     train_mask = data["mask"] * (1.0 - data["holdout"])
-    misfit = DATA_LOSSES[static.kind](ys - data["observed"], train_mask, ys, {**data, **aux})
+    misfit = _data_misfit(ys - data["observed"], train_mask, ys, {**data, **aux}, static)
     decay = sum(jnp.sum(w**2) for w in jax.tree_util.tree_leaves(weights))
     total = (
         data["lambda_term"] * misfit

@@ -9,6 +9,7 @@ Network inputs, in order: (pH, OC, CEC, Clay, z, t); OC is the current SOC state
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ __all__ = [
     "collocation_field",
     "input_scaling",
     "layer_shapes",
+    "site_count",
     "target_layout",
 ]
 
@@ -36,6 +38,28 @@ def layer_shapes(h1: int, h2: int) -> dict[str, tuple[int, ...]]:
     """Shapes of the flat weight layout exchanged between engines (y = W x + b)."""
     one = {"W1": (h1, 6), "b1": (h1,), "W2": (h2, h1), "b2": (h2,), "W3": (1, h2), "b3": (1,)}
     return {f"{net}.{name}": shape for net in ("P", "R") for name, shape in one.items()}
+
+
+def site_count(problem: SOCUDEProblem) -> int | None:
+    """Number of sites of a multi-site problem (``initial`` of shape (site, nz)); None for one."""
+    return None if np.ndim(problem.initial) == 1 else int(np.shape(problem.initial)[0])
+
+
+def _as_one_profile(problem: SOCUDEProblem) -> SOCUDEProblem:
+    """A multi-site problem seen as one profile of site x depth columns (site-major).
+
+    Everything in this module treats depth columns independently, so the layouts, the input
+    scaling and the collocation field of the sites are those of this view, reshaped.
+    """
+    sites = site_count(problem)
+    if sites is None:
+        return problem
+    nt, nz = problem.times.size, problem.depth.size
+    return dataclasses.replace(
+        problem,
+        initial=np.reshape(problem.initial, -1),
+        targets=np.swapaxes(problem.targets, 0, 1).reshape(nt, sites * nz),
+    )
 
 
 def _end_time(problem: SOCUDEProblem) -> float:
@@ -81,7 +105,7 @@ def input_scaling(problem: SOCUDEProblem, network: SOCNetworkConfig) -> tuple[np
     """
     if problem.input_shift is not None and problem.input_scale is not None:
         return np.asarray(problem.input_shift), np.asarray(problem.input_scale)
-    return INPUT_SCALINGS[network.input_scaling](problem)
+    return INPUT_SCALINGS[network.input_scaling](_as_one_profile(problem))
 
 
 @dataclass(frozen=True)
@@ -92,9 +116,9 @@ class TargetLayout:
     ----------
     save_times : ndarray, shape (ns,)
         Increasing times in yr, ``save_times[0]`` the start; ns >= 2.
-    observed : ndarray, shape (ns, nz)
+    observed : ndarray, shape (ns, nz) or, for many sites, (ns, site, nz)
         Target SOC in % aligned with ``save_times`` (0 where masked).
-    mask : ndarray, shape (ns, nz)
+    mask : ndarray, shape of ``observed``
         1.0 where the misfit counts, 0.0 elsewhere.
     """
 
@@ -105,7 +129,7 @@ class TargetLayout:
     @property
     def fitted_times(self) -> np.ndarray:
         """Save times with at least one counted observation."""
-        return self.save_times[self.mask.any(axis=1)]
+        return self.save_times[self.mask.reshape(self.save_times.size, -1).any(axis=1)]
 
 
 def _layout(save_times, rows) -> TargetLayout:
@@ -156,9 +180,16 @@ def target_layout(problem: SOCUDEProblem, loss: SOCLossConfig) -> TargetLayout:
 
     ``terminal``: the last observed profile; ``trajectory``: every observed time after the
     start; ``initial``: the profile after a rollout of ``epsilon_rollout`` years from the
-    observed initial profile is compared with that same initial profile.
+    observed initial profile is compared with that same initial profile. For many sites the
+    save times are shared: ``terminal`` is the last time at which any site is observed.
     """
-    return TARGET_LAYOUTS[loss.target](problem, loss)
+    layout = TARGET_LAYOUTS[loss.target](_as_one_profile(problem), loss)
+    if site_count(problem) is None:
+        return layout
+    shape = (layout.save_times.size, site_count(problem), problem.depth.size)
+    return TargetLayout(
+        layout.save_times, layout.observed.reshape(shape), layout.mask.reshape(shape)
+    )
 
 
 @dataclass(frozen=True)
@@ -186,8 +217,17 @@ def collocation_field(problem: SOCUDEProblem, loss: SOCLossConfig) -> Collocatio
     Local-linear regression with a Gaussian kernel of width ``collocation_bandwidth`` times the
     median spacing of the observed times (NaN observations get zero weight), then second-order
     finite differences in time (``numpy.gradient``). Fewer than two observed times give an empty
-    field, so the collocation term is zero.
+    field, so the collocation term is zero. For many sites ``soc`` and ``rate`` are
+    (m, site, nz).
     """
+    field = _collocation_one_profile(_as_one_profile(problem), loss)
+    if site_count(problem) is None:
+        return field
+    shape = (field.times.size, site_count(problem), problem.depth.size)
+    return CollocationField(field.times, field.soc.reshape(shape), field.rate.reshape(shape))
+
+
+def _collocation_one_profile(problem: SOCUDEProblem, loss: SOCLossConfig) -> CollocationField:
     rows = _observed_rows(problem)
     nz = problem.initial.size
     if rows.size < 2:

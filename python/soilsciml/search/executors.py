@@ -132,6 +132,10 @@ class DaskExecutor(AbstractExecutor):
         self._client: Any = None
         self._cluster: Any = None
 
+    def client(self) -> Any:
+        """The ``distributed.Client`` of this executor, connecting on first use."""
+        return self._client or self._connect()
+
     def _connect(self) -> Any:
         from distributed import Client, LocalCluster
 
@@ -155,7 +159,7 @@ class DaskExecutor(AbstractExecutor):
             return
         from distributed import as_completed as dask_completed
 
-        client = self._client or self._connect()
+        client = self.client()
         futures = {client.submit(function, job, pure=False): job for job in jobs}
         for future in dask_completed(list(futures)):
             if future.status == "finished":
