@@ -70,55 +70,21 @@ def _jax_model(traits: np.ndarray):
     return config, trained, ht._constraints(config)
 
 
-def _jax_step(config, trained, constraints):
-    """The training step of ``jax_hysomi_train.train`` (same loss, filter and update)."""
-    from functools import partial
-
+def run_jax(inputs: Path, repeats: int) -> dict:
+    """Compile time and epoch time statistics of the JAX engine (the package's own
+    ``train_step``, as ``jax_hysomi_train.train`` runs it)."""
     import equinox as eqx
     import jax
     import jax.numpy as jnp
-    import optax
 
     from soilsciml.engines import jax_hysomi_train as ht
     from soilsciml.models.hysomi import hourly_times
 
-    optimizer = optax.adam(config.learning_rate)
-    spec = ht._is_trainable(trained)
-    terms_of = partial(
-        ht._terms,
-        times=jnp.asarray(hourly_times()),
-        config=config,
-        constraints=constraints,
-    )
-
-    @eqx.filter_jit
-    def step(trained, opt_state, traits, targets, mask, running):
-        trainable, frozen = eqx.partition(trained, spec)
-
-        def loss_of(trainable):
-            return terms_of(eqx.combine(trainable, frozen), traits, targets, mask, running, True)
-
-        (loss, (_, statistics, running, _)), grads = eqx.filter_value_and_grad(
-            loss_of, has_aux=True
-        )(trainable)
-        grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
-        updates, opt_state = optimizer.update(grads, opt_state)
-        trained = eqx.apply_updates(trained, updates)
-        return eqx.tree_at(lambda m: m.statistics, trained, statistics), opt_state, loss
-
-    return step, optimizer.init(eqx.filter(trained, spec))
-
-
-def run_jax(inputs: Path, repeats: int) -> dict:
-    """Compile time and epoch time statistics of the JAX engine."""
-    import jax
-    import jax.numpy as jnp
-
-    from soilsciml.engines import jax_hysomi_train as ht
-
     traits, states = training_split(inputs)
-    config, trained, constraints = _jax_model(traits)
-    step, opt_state = _jax_step(config, trained, constraints)
+    config, trained, _ = _jax_model(traits)
+    opt_state = ht._OPTIMIZER.init(eqx.filter(trained, ht._is_trainable(trained)))
+    opt_state.hyperparams["learning_rate"] = jnp.asarray(config.learning_rate)
+    static, times = ht.compile_key(config), jnp.asarray(hourly_times())
     traits_j, states_j = jnp.asarray(traits), jnp.asarray(states)
     running = jnp.zeros(trained.loss_scales.size)
     rng = np.random.default_rng(0)
@@ -126,13 +92,15 @@ def run_jax(inputs: Path, repeats: int) -> dict:
 
     def epoch():
         for index, mask in ht._batches(traits.shape[0], config.batch_size, rng):
-            state["trained"], state["opt"], loss = step(
+            state["trained"], state["opt"], loss, *_ = ht.train_step(
                 state["trained"],
                 state["opt"],
                 traits_j[index],
                 states_j[index],
                 jnp.asarray(mask),
                 running,
+                times,
+                static,
             )
             float(loss)
 

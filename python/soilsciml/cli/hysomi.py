@@ -13,6 +13,7 @@ from soilsciml.config import (
     HYSOMI_MODELS,
     LOSS_WEIGHTINGS,
     SOLVERS,
+    ConfigError,
     HySoMiCalibrationConfig,
     HySoMiConstraintConfig,
     HySoMiGeneratorConfig,
@@ -152,12 +153,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: fit.json, results.nc, config.toml, one figure per series")
 
 
-def _train(args: argparse.Namespace) -> int:
-    from soilsciml.data.io import load_dataset
-    from soilsciml.experiments.hysomi_fit import METRIC_KEYS, fit_hysomi, write_run
-
+def _train_config(args: argparse.Namespace) -> HySoMiTrainConfig:
     defaults = HySoMiTrainConfig()
-    config = HySoMiTrainConfig(
+    return HySoMiTrainConfig(
         model=args.model,
         loss_weighting=args.loss_weighting,
         epochs=args.epochs,
@@ -169,6 +167,13 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         solver=dataclasses.replace(defaults.solver, rtol=args.rtol, atol=args.atol),
     )
+
+
+def _train(args: argparse.Namespace) -> int:
+    from soilsciml.data.io import load_dataset
+    from soilsciml.experiments.hysomi_fit import METRIC_KEYS, fit_hysomi, write_run
+
+    config = _train_config(args)
     ds = load_dataset(args.input)
     result = fit_hysomi(ds, config, progress=not args.quiet)
     write_run(result, args.out)
@@ -183,6 +188,28 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensemble(args: argparse.Namespace) -> int:
+    from soilsciml.data.io import load_dataset
+    from soilsciml.hysomi_ensemble import fit_hysomi_ensemble
+
+    config = _train_config(args)
+    if args.members < 2:
+        raise ConfigError(f"--members must be at least 2; got {args.members}")
+    if config.model == "ml":
+        raise ConfigError("the 'ml' model predicts CO2 only; ensemble a PBM-based model")
+    ds = load_dataset(args.input)
+    result = fit_hysomi_ensemble(ds, config, args.members, progress=not args.quiet)
+    result.save(args.out)
+    m = result.metrics()
+    print(
+        f"wrote {args.out}: {m['members']} members in {m['wall_time_s']:.1f} s; 5-95 % band "
+        f"covers {m['coverage_hidden']:.1%} of the true hidden pools "
+        f"(CO2 {m['coverage_co2']:.1%}, parameters {m['coverage_params']:.1%}); "
+        f"mean mse_hidden {m['mean_mse_hidden']:.4g} (members {m['members_mse_hidden']:.4g})"
+    )
+    return 0
+
+
 def _experiment(args: argparse.Namespace) -> int:
     from soilsciml.experiments.hysomi import run_experiment
 
@@ -192,6 +219,25 @@ def _experiment(args: argparse.Namespace) -> int:
     print(table, end="")
     print(f"wrote {args.out / (args.name + '.md')} ({len(records)} records)")
     return 0
+
+
+def _add_train_options(parser: argparse.ArgumentParser, first_seed: bool = False) -> None:
+    defaults = HySoMiTrainConfig()
+    parser.add_argument("input", type=Path, help="HySoMi trait dataset (NetCDF)")
+    parser.add_argument("--model", choices=HYSOMI_MODELS, default="hysomi")
+    parser.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="adaptive")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (300)")
+    parser.add_argument("--patience", type=int, default=defaults.patience, help="early stopping")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--width", type=int, default=defaults.width, help="hidden units (64)")
+    parser.add_argument("--depth", type=int, default=defaults.depth, help="hidden layers (5)")
+    parser.add_argument("--n-train", type=int, default=0, help="training samples (0: all)")
+    seed_help = "seed of the first member (member k: seed + k)" if first_seed else "seed"
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--rtol", type=float, default=defaults.solver.rtol, help="solver rtol")
+    parser.add_argument("--atol", type=float, default=defaults.solver.atol, help="solver atol")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -288,23 +334,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
     cal.set_defaults(handler=_calibrate)
 
-    defaults = HySoMiTrainConfig()
     train = sub.add_parser("train", help="train a compared model on a trait dataset (spec 6)")
-    train.add_argument("input", type=Path, help="HySoMi trait dataset (NetCDF)")
-    train.add_argument("--model", choices=HYSOMI_MODELS, default="hysomi")
-    train.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="adaptive")
-    train.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (300)")
-    train.add_argument("--patience", type=int, default=defaults.patience, help="early stopping")
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--width", type=int, default=defaults.width, help="hidden units (64)")
-    train.add_argument("--depth", type=int, default=defaults.depth, help="hidden layers (5)")
-    train.add_argument("--n-train", type=int, default=0, help="training samples (0: all)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--rtol", type=float, default=defaults.solver.rtol, help="solver rtol")
-    train.add_argument("--atol", type=float, default=defaults.solver.atol, help="solver atol")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--out", type=Path, required=True, help="run directory")
+    _add_train_options(train)
     train.set_defaults(handler=_train)
+
+    ens = sub.add_parser(
+        "ensemble", help="train K seeds; 5-95 %% band on parameters and pools, its coverage"
+    )
+    ens.add_argument("--members", type=int, default=5, help="ensemble size K (default 5)")
+    _add_train_options(ens, first_seed=True)
+    ens.set_defaults(handler=_ensemble)
 
     experiment = sub.add_parser("experiment", help="run a named experiment of the paper")
     experiment.add_argument("name", choices=EXPERIMENT_NAMES, help="experiment recipe")

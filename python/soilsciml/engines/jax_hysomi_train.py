@@ -3,8 +3,10 @@
 Arrays in, arrays out: :func:`train` takes traits and pools of the training and validation
 splits as numpy arrays and a :class:`~soilsciml.config.HySoMiTrainConfig`; it returns a
 :class:`TrainedModel` (everything prediction needs) and the per-epoch history. One train step
-and one evaluation step are compiled once each: every batch has the same shape (the last
-partial batch is padded and masked), and the PBM solve is vmapped over the batch inside them.
+and one evaluation step are compiled once per shapes and :func:`compile_key`, shared by every
+fit in the process (grid trials, ensemble members): every batch has the same shape (the last
+partial batch is padded and masked), the step size is an input, and the PBM solve is vmapped
+over the batch inside them. :data:`TRACES` counts the compilations.
 
 A sample whose solve fails (``engines.base.SOLVE_MESSAGES``) is masked out of the loss, so
 its gradient is zero, and counted in the history; non-finite gradient entries are zeroed.
@@ -12,6 +14,8 @@ its gradient is zero, and counted in the history; non-finite gradient entries ar
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 from functools import partial
 
 import equinox as eqx
@@ -28,7 +32,16 @@ from soilsciml.engines.jax_pbm import simulate_states
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
-__all__ = ["TrainedModel", "predict", "skeleton", "train"]
+__all__ = [
+    "TRACES",
+    "TrainedModel",
+    "compile_key",
+    "evaluate",
+    "predict",
+    "skeleton",
+    "train",
+    "train_step",
+]
 
 _CO2 = model.STATE_NAMES.index("CO2")
 
@@ -136,6 +149,66 @@ def _batches(n: int, size: int, rng: np.random.Generator | None):
         yield np.concatenate([chunk, np.zeros(size - chunk.size, dtype=int)]), mask
 
 
+#: Number of traces (= compilations) of the training kernels in this process.
+TRACES: collections.Counter[str] = collections.Counter()
+
+#: Adam with the step size as an input (the decay schedule is evaluated on the host), so one
+#: compiled step serves every learning rate and schedule.
+_OPTIMIZER = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+
+
+def compile_key(config: HySoMiTrainConfig) -> HySoMiTrainConfig:
+    """The config with every setting that does not change the compiled step reset.
+
+    Two fits whose keys are equal (and whose arrays have equal shapes) share the compiled
+    :func:`train_step` and :func:`evaluate`: seeds, budgets, step sizes and sample counts
+    differ freely across the trials of a grid or the members of an ensemble.
+    """
+    defaults = HySoMiTrainConfig()
+    return dataclasses.replace(
+        config,
+        epochs=defaults.epochs,
+        learning_rate=defaults.learning_rate,
+        decay_rate=defaults.decay_rate,
+        decay_epochs=defaults.decay_epochs,
+        patience=defaults.patience,
+        n_train=0,
+        seed=0,
+    )
+
+
+@eqx.filter_jit
+def train_step(trained, opt_state, traits, targets, mask, running, times, config):
+    """One Adam step on a padded batch: ``(trained, opt_state, loss, terms, running,
+    n_failed)``; ``config`` is a :func:`compile_key` (static)."""
+    TRACES["train_step"] += 1
+    trainable, frozen = eqx.partition(trained, _is_trainable(trained))
+    terms_of = partial(_terms, times=times, config=config, constraints=_constraints(config))
+
+    def loss_of(trainable):
+        return terms_of(eqx.combine(trainable, frozen), traits, targets, mask, running, True)
+
+    (loss, (terms, statistics, running, n_failed)), grads = eqx.filter_value_and_grad(
+        loss_of, has_aux=True
+    )(trainable)
+    grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
+    updates, opt_state = _OPTIMIZER.update(grads, opt_state)
+    trained = eqx.apply_updates(trained, updates)
+    trained = eqx.tree_at(lambda m: m.statistics, trained, statistics)
+    return trained, opt_state, loss, terms, running, n_failed
+
+
+@eqx.filter_jit
+def evaluate(trained, traits, targets, mask, running, times, config):
+    """Loss terms and failed solves of a padded batch in evaluation mode (no update)."""
+    TRACES["evaluate"] += 1
+    constraints = _constraints(config)
+    _, (terms, _, _, n_failed) = _terms(
+        trained, traits, targets, mask, running, False, times, config, constraints
+    )
+    return terms, n_failed
+
+
 def train(
     traits_train: np.ndarray,
     states_train: np.ndarray,
@@ -169,7 +242,6 @@ def train(
         (epoch, term) and ``term_weights`` (epoch, term; 1 / (2 s_k^2) for ``adaptive``).
     """
     dtype = jnp.dtype(config.solver.dtype)
-    constraints = _constraints(config)
     times_j = jnp.asarray(times, dtype)
     co2 = states_train[..., _CO2]
     trained = eqx.tree_at(
@@ -192,32 +264,8 @@ def train(
         decay_rate=config.decay_rate,
         staircase=True,
     )
-    optimizer = optax.adam(schedule)
-    trainable_spec = _is_trainable(trained)
-    opt_state = optimizer.init(eqx.filter(trained, trainable_spec))
-    terms_of = partial(_terms, times=times_j, config=config, constraints=constraints)
-
-    @eqx.filter_jit
-    def step(trained, opt_state, traits, targets, mask, running):
-        trainable, frozen = eqx.partition(trained, trainable_spec)
-
-        def loss_of(trainable):
-            return terms_of(eqx.combine(trainable, frozen), traits, targets, mask, running, True)
-
-        (loss, (terms, statistics, running, n_failed)), grads = eqx.filter_value_and_grad(
-            loss_of, has_aux=True
-        )(trainable)
-        grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
-        updates, opt_state = optimizer.update(grads, opt_state)
-        trained = eqx.apply_updates(trained, updates)
-        trained = eqx.tree_at(lambda m: m.statistics, trained, statistics)
-        return trained, opt_state, loss, terms, running, n_failed
-
-    @eqx.filter_jit
-    def evaluate(trained, traits, targets, mask, running):
-        _, (terms, _, _, n_failed) = terms_of(trained, traits, targets, mask, running, False)
-        return terms, n_failed
-
+    static = compile_key(config)
+    opt_state = _OPTIMIZER.init(eqx.filter(trained, _is_trainable(trained)))
     data = {
         "train": (jnp.asarray(traits_train, dtype), jnp.asarray(states_train, dtype)),
         "validation": (jnp.asarray(traits_val, dtype), jnp.asarray(states_val, dtype)),
@@ -237,20 +285,31 @@ def train(
         )
     }
     weighting = _weighting(config)
-    best, best_loss, waited = trained, np.inf, 0
+    best, best_loss, waited, n_steps = trained, np.inf, 0, 0
     for epoch in tqdm(range(config.epochs), unit="epoch", disable=not progress):
         losses, failed = [], 0
         traits, targets = data["train"]
         for index, mask in _batches(traits.shape[0], config.batch_size, rng):
-            trained, opt_state, loss, _, running, n_failed = step(
-                trained, opt_state, traits[index], targets[index], jnp.asarray(mask, dtype), running
+            opt_state.hyperparams["learning_rate"] = jnp.asarray(schedule(n_steps), dtype)
+            trained, opt_state, loss, _, running, n_failed = train_step(
+                trained,
+                opt_state,
+                traits[index],
+                targets[index],
+                jnp.asarray(mask, dtype),
+                running,
+                times_j,
+                static,
             )
+            n_steps += 1
             losses.append(float(loss))
             failed += int(n_failed)
         traits, targets = data["validation"]
         val_terms, counts = np.zeros(n_terms), 0.0
         for index, mask in _batches(traits.shape[0], config.batch_size, None):
-            terms, _ = evaluate(trained, traits[index], targets[index], jnp.asarray(mask), running)
+            terms, _ = evaluate(
+                trained, traits[index], targets[index], jnp.asarray(mask), running, times_j, static
+            )
             val_terms += np.asarray(terms) * mask.sum()
             counts += mask.sum()
         val_terms /= counts
@@ -270,6 +329,12 @@ def train(
     return best, {k: np.asarray(v) for k, v in history.items()}
 
 
+@eqx.filter_jit
+def _predict_batch(trained, traits, mask, times, solver):
+    TRACES["predict"] += 1
+    return _forward(trained, traits, mask, False, times, solver)[:3]
+
+
 def predict(
     trained: TrainedModel, traits: np.ndarray, times: np.ndarray, solver: SolverConfig, batch: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -279,11 +344,12 @@ def predict(
     """
     dtype = jnp.dtype(solver.dtype)
     times_j = jnp.asarray(times, dtype)
-    run = eqx.filter_jit(lambda m, x, mask: _forward(m, x, mask, False, times_j, solver)[:3])
     traits_j = jnp.asarray(traits, dtype)
     params, states, codes = [], [], []
     for index, mask in _batches(traits.shape[0], batch, None):
-        s, p, c = run(trained, traits_j[index], jnp.asarray(mask, dtype))
+        s, p, c = _predict_batch(
+            trained, traits_j[index], jnp.asarray(mask, dtype), times_j, solver
+        )
         keep = mask > 0
         states.append(np.asarray(s)[keep])
         params.append(np.asarray(p)[keep])

@@ -18,6 +18,7 @@ from soilsciml.models.hysomi import STATE_NAMES, STATES
 
 __all__ = [
     "constraint_violation_bars",
+    "ensemble_bands",
     "state_mse_bars",
     "sweep_lines",
     "training_curves",
@@ -77,6 +78,28 @@ def trajectories(predictions: xr.Dataset, samples: Sequence[int] = (0, 1, 2)) ->
         ax.set_xlabel("time (h)")
     fig.suptitle(
         f"{predictions.attrs.get('model', '')}: true (solid) and predicted (dashed) test samples"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def ensemble_bands(ensemble: xr.Dataset, sample: int = 0) -> Figure:
+    """One test sample's pools: the ensemble's 5-95 % band and mean, and the truth."""
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
+    times = ensemble["time"].values
+    for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
+        lower = ensemble["states_lower"].values[sample, :, j]
+        upper = ensemble["states_upper"].values[sample, :, j]
+        ax.fill_between(times, lower, upper, color="C0", alpha=0.3, lw=0, label="5-95 %")
+        ax.plot(times, ensemble["states_mean"].values[sample, :, j], color="C0", label="mean")
+        ax.plot(times, ensemble["states_true"].values[sample, :, j], "k--", lw=1, label="truth")
+        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
+        ax.set_ylabel("mg C/g")
+    axes.flat[0].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (h)")
+    fig.suptitle(
+        f"ensemble of {ensemble.sizes['member']}: test sample {int(ensemble['sample'][sample])}"
     )
     fig.tight_layout()
     return fig
