@@ -43,10 +43,22 @@ QUASI_NEWTON: dict[str, Callable[[], optx.AbstractMinimiser]] = {
 
 
 @partial(jax.jit, static_argnames="static")
-def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
-    """Compiled failure-safe loss and gradient (one training step's work)."""
+def _guarded_value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
     TRACES["value_and_grad"] += 1
-    return jax_ude.safe_value_and_grad(weights, data, static)
+    return jax_ude.guarded_value_and_grad(weights, data, static)
+
+
+def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
+    """Compiled failure-safe loss and gradient (one training step's work).
+
+    The solve's outcome comes back with the result and is recorded in
+    :data:`~soilsciml.engines.jax_ude.EVALUATIONS` here, on the host: no callback interrupts
+    the compiled kernel (the optimistix stage, whose line searches evaluate the loss inside
+    compiled code, reports through :func:`~soilsciml.engines.jax_ude.safe_loss` instead).
+    """
+    loss, grads, outcome = _guarded_value_and_grad(weights, data, static)
+    jax_ude.EVALUATIONS.record(np.asarray(data["fit_id"]), *(np.asarray(o) for o in outcome))
+    return loss, grads
 
 
 @partial(jax.jit, static_argnames="static")

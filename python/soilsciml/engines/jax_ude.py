@@ -32,6 +32,7 @@ __all__ = [
     "HEADS",
     "PENALTY",
     "UDEStatic",
+    "guarded_value_and_grad",
     "holdout_misfit",
     "init_aux",
     "init_weights",
@@ -362,12 +363,12 @@ class EvaluationLog:
 EVALUATIONS = EvaluationLog()
 
 
-def safe_value_and_grad(weights: dict, data: dict, static: UDEStatic):
-    """Loss and gradient, failure-safe; the outcome is reported to :data:`EVALUATIONS`.
+def guarded_value_and_grad(weights: dict, data: dict, static: UDEStatic):
+    """Failure-safe loss, gradient and outcome ``(code, num_steps, num_rejected_steps)``.
 
     A failed or non-finite solve gives the loss ``PENALTY`` and a zero gradient (the paper's
-    ``1e6 + 0 * ||theta||^2``) and is counted with a non-zero code (2 for a non-finite loss or
-    gradient after a nominally successful solve).
+    ``1e6 + 0 * ||theta||^2``) and a non-zero code (2 for a non-finite loss or gradient after
+    a nominally successful solve). Nothing leaves the kernel: the caller records the outcome.
     """
     (loss, (code, stats)), grads = jax.value_and_grad(loss_terms, has_aux=True)(
         weights, data, static
@@ -377,15 +378,16 @@ def safe_value_and_grad(weights: dict, data: dict, static: UDEStatic):
     )
     ok = (code == 0) & finite
     code = jnp.where(ok, 0, jnp.where(code == 0, 2, code))
-    jax.debug.callback(
-        EVALUATIONS.record,
-        data["fit_id"],
-        code,
-        stats["num_steps"],
-        stats["num_rejected_steps"],
-    )
     loss = jnp.where(ok, loss, PENALTY)
     grads = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), grads)
+    return loss, grads, (code, stats["num_steps"], stats["num_rejected_steps"])
+
+
+def safe_value_and_grad(weights: dict, data: dict, static: UDEStatic):
+    """:func:`guarded_value_and_grad` that reports its outcome to :data:`EVALUATIONS`
+    through a host callback (so evaluations inside optimistix line searches are counted)."""
+    loss, grads, outcome = guarded_value_and_grad(weights, data, static)
+    jax.debug.callback(EVALUATIONS.record, data["fit_id"], *outcome)
     return loss, grads
 
 

@@ -1,0 +1,206 @@
+"""Config machinery: errors, validation helpers, the shared solver settings, TOML I/O.
+
+Loading rejects unknown keys with the key's full dotted name, and each class validates its
+values in ``__post_init__`` so that an impossible setting fails before any compute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+__all__ = [
+    "ADJOINTS",
+    "DTYPES",
+    "SOLVERS",
+    "ConfigError",
+    "SolverConfig",
+    "from_dict",
+    "load_config",
+    "replace_path",
+    "save_config",
+    "to_dict",
+]
+
+T = TypeVar("T")
+
+SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
+ADJOINTS = ("checkpoint", "backsolve", "direct")
+DTYPES = ("float32", "float64")
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has an impossible value."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _choice(value: str, options: tuple[str, ...], name: str) -> None:
+    _require(value in options, f"{name} must be one of {', '.join(options)}; got {value!r}")
+
+
+def _positive(value: float, name: str) -> None:
+    _require(value > 0, f"{name} must be positive; got {value!r}")
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """ODE solver settings shared by every model family.
+
+    Parameters
+    ----------
+    solver : str
+        Integrator name: ``tsit5`` (default, as in the SOC paper), ``dopri5``, ``dopri8``,
+        or the implicit ``kvaerno5`` and ``implicit_euler`` for stiff settings.
+    rtol, atol : float
+        Relative and absolute tolerances of the adaptive step-size controller.
+    max_steps : int
+        Largest number of accepted steps before a solve is reported as failed.
+    dtype : str
+        ``float64`` (default) or ``float32``.
+    adjoint : str
+        Gradient strategy: ``checkpoint`` (discretise-then-optimise, default), ``backsolve``
+        (optimise-then-discretise) or ``direct``.
+    """
+
+    solver: str = "tsit5"
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    max_steps: int = 100_000
+    dtype: str = "float64"
+    adjoint: str = "checkpoint"
+
+    def __post_init__(self) -> None:
+        _choice(self.solver, SOLVERS, "solver.solver")
+        _choice(self.adjoint, ADJOINTS, "solver.adjoint")
+        _choice(self.dtype, DTYPES, "solver.dtype")
+        _positive(self.rtol, "solver.rtol")
+        _positive(self.atol, "solver.atol")
+        _require(
+            isinstance(self.max_steps, int) and self.max_steps >= 1,
+            f"solver.max_steps must be a positive integer; got {self.max_steps!r}",
+        )
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Convert a config dataclass (nested) to plain TOML-ready data."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = to_dict(value)
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        elif value is not None:
+            out[f.name] = value
+    return out
+
+
+def _coerce(value: Any, annotation: Any, path: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path} must be a table; got {value!r}")
+        return from_dict(annotation, value, prefix=f"{path}.")
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return None if value is None else _coerce(value, options[0], path)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{path} must be a list; got {value!r}")
+        inner = typing.get_args(annotation)[0]
+        return tuple(_coerce(v, inner, path) for v in value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path} must be a number; got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} must be an integer; got {value!r}")
+        return value
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"{path} must be true or false; got {value!r}")
+    if annotation is str and not isinstance(value, str):
+        raise ConfigError(f"{path} must be a string; got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """Build a config dataclass from plain data, rejecting unknown keys by name.
+
+    Parameters
+    ----------
+    cls : type
+        The dataclass to build.
+    data : dict
+        Plain data, as read from TOML. Missing keys take their defaults.
+    prefix : str
+        Dotted path of ``data`` inside the whole config, used in error messages.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown key, a value of the wrong type or an impossible value.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        valid = ", ".join(sorted(names))
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; valid keys here: {valid}")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"invalid config for {prefix or cls.__name__}: {err}") from err
+
+
+def replace_path(config: T, dotted: str, value: Any) -> T:
+    """Return ``config`` with one (possibly nested) field replaced, e.g. ``"network.h1"``.
+
+    The value is coerced and validated like a loaded one.
+    """
+    head, _, rest = dotted.partition(".")
+    names = {f.name for f in dataclasses.fields(config)}
+    if head not in names:
+        raise ConfigError(
+            f"unknown config key {dotted}; valid keys here: {', '.join(sorted(names))}"
+        )
+    current = getattr(config, head)
+    if rest:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"config key {head} has no field {rest}")
+        new = replace_path(current, rest, value)
+    else:
+        new = _coerce(value, typing.get_type_hints(type(config))[head], dotted)
+    return dataclasses.replace(config, **{head: new})
+
+
+def load_config(path: str | Path, cls: type[T]) -> T:
+    """Read a TOML file into the config class ``cls``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from err
+    return from_dict(cls, data)
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write a config dataclass as TOML and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(to_dict(config)))
+    return path
