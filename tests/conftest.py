@@ -19,3 +19,14 @@ def reference_dataset():
     from soilsciml.data.synthetic import simulate_soc
 
     return simulate_soc()
+
+
+@pytest.fixture(scope="session")
+def hysomi_quick_dataset():
+    """The small HySoMi trait dataset of the quick experiments (generated once per session)."""
+    from soilsciml.config import HySoMiGeneratorConfig
+    from soilsciml.data.hysomi import generate_hysomi
+    from soilsciml.experiments.hysomi import QUICK
+
+    config = HySoMiGeneratorConfig(n_samples=QUICK.n_samples, chunk_size=1024)
+    return generate_hysomi(config, progress=False)

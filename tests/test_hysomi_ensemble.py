@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 
 from soilsciml.cli import main
-from soilsciml.config import HySoMiGeneratorConfig
-from soilsciml.data.hysomi import generate_hysomi
 from soilsciml.data.io import save_dataset
 from soilsciml.engines import jax_hysomi_train
 from soilsciml.experiments.hysomi import QUICK as QUICK_EXPERIMENT
@@ -20,9 +18,8 @@ QUICK = dataclasses.replace(QUICK_EXPERIMENT.train, epochs=3)
 
 
 @pytest.fixture(scope="module")
-def dataset():
-    config = HySoMiGeneratorConfig(n_samples=QUICK_EXPERIMENT.n_samples, chunk_size=1024)
-    return generate_hysomi(config, progress=False)
+def dataset(hysomi_quick_dataset):
+    return hysomi_quick_dataset
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 
 from soilsciml.cli import main
 from soilsciml.config import ConfigError, HySoMiGeneratorConfig, HySoMiTrainConfig, SolverConfig
-from soilsciml.data.hysomi import generate_hysomi
 from soilsciml.data.io import save_dataset
 from soilsciml.engines.jax_hysomi_loss import adaptive, balanced, normalised
 from soilsciml.engines.jax_hysomi_net import TraitNetwork, init_statistics
@@ -29,9 +28,8 @@ QUICK = QUICK_EXPERIMENT.train
 
 
 @pytest.fixture(scope="module")
-def dataset():
-    config = HySoMiGeneratorConfig(n_samples=QUICK_EXPERIMENT.n_samples, chunk_size=1024)
-    return generate_hysomi(config, progress=False)
+def dataset(hysomi_quick_dataset):
+    return hysomi_quick_dataset
 
 
 @pytest.fixture(scope="module")

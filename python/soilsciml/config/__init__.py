@@ -6,88 +6,9 @@ rejects unknown keys with the key's full dotted name, and each class validates i
 ``__post_init__`` so that an impossible setting fails before any compute.
 """
 
-from soilsciml.config.base import (
-    ADJOINTS,
-    DTYPES,
-    SOLVERS,
-    ConfigError,
-    SolverConfig,
-    from_dict,
-    load_config,
-    replace_path,
-    save_config,
-    to_dict,
-)
-from soilsciml.config.hysomi import (
-    CONSTRAINT_SETTINGS,
-    GENERATOR_ACTIVATIONS,
-    HYSOMI_MODELS,
-    LOSS_WEIGHTINGS,
-    HySoMiCalibrationConfig,
-    HySoMiConstraintConfig,
-    HySoMiGeneratorConfig,
-    HySoMiTrainConfig,
-    IncubationFormat,
-)
-from soilsciml.config.soc import (
-    ACTIVATIONS,
-    BOUNDARIES,
-    HEADS,
-    INPUT_SCALINGS,
-    NOISE_KINDS,
-    SECOND_STAGES,
-    SOC_DATA_LOSSES,
-    SOC_TARGETS,
-    TRUTHS,
-    NoiseConfig,
-    SOCFitConfig,
-    SOCGridConfig,
-    SOCInitialConfig,
-    SOCLossConfig,
-    SOCNetworkConfig,
-    SOCSimulationConfig,
-    SOCTrainConfig,
-    SOCTransportConfig,
-    holdout_stride,
-)
+from soilsciml.config import base, hysomi, soc
+from soilsciml.config.base import *  # noqa: F403  (re-exported: the public settings API)
+from soilsciml.config.hysomi import *  # noqa: F403
+from soilsciml.config.soc import *  # noqa: F403
 
-__all__ = [
-    "ACTIVATIONS",
-    "ADJOINTS",
-    "BOUNDARIES",
-    "CONSTRAINT_SETTINGS",
-    "DTYPES",
-    "GENERATOR_ACTIVATIONS",
-    "HEADS",
-    "HYSOMI_MODELS",
-    "INPUT_SCALINGS",
-    "LOSS_WEIGHTINGS",
-    "NOISE_KINDS",
-    "SECOND_STAGES",
-    "SOC_DATA_LOSSES",
-    "SOC_TARGETS",
-    "SOLVERS",
-    "TRUTHS",
-    "ConfigError",
-    "HySoMiCalibrationConfig",
-    "HySoMiConstraintConfig",
-    "HySoMiGeneratorConfig",
-    "HySoMiTrainConfig",
-    "IncubationFormat",
-    "NoiseConfig",
-    "SOCFitConfig",
-    "SOCGridConfig",
-    "SOCInitialConfig",
-    "SOCLossConfig",
-    "SOCNetworkConfig",
-    "SOCSimulationConfig",
-    "SOCTrainConfig",
-    "SOCTransportConfig",
-    "SolverConfig",
-    "from_dict",
-    "holdout_stride",
-    "load_config",
-    "replace_path",
-    "save_config",
-    "to_dict",
-]
+__all__ = sorted([*base.__all__, *soc.__all__, *hysomi.__all__])
