@@ -29,6 +29,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 #: XLA on one thread (the torch peers run on one thread too).
 ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+#: XLA's CPU runtime before the thunk runtime (less overhead per small op in a loop body).
+LEGACY_XLA = "--xla_cpu_use_thunk_runtime=false"
 
 
 GROUPS = ("soc", "hysomi_epoch", "generate", "grid")
@@ -132,6 +134,18 @@ def main(argv: list[str] | None = None) -> None:
                 {"XLA_FLAGS": ONE_THREAD_XLA},
             ),
             (
+                "soc_legacy",
+                "soc_step.py",
+                ["--contender", "jax", "--repeats", n(30, 5)],
+                {"XLA_FLAGS": LEGACY_XLA},
+            ),
+            (
+                "soc_float32",
+                "soc_step.py",
+                ["--contender", "jax", "--repeats", n(30, 5), "--dtype", "float32"],
+                None,
+            ),
+            (
                 "soc_tsit5",
                 "soc_step.py",
                 ["--contender", "jax", "--repeats", n(30, 5), "--solver", "tsit5"],
@@ -220,6 +234,13 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|---|---|---|---|---|---|",
         _row("SOC training step", res["soc_jax"], res["soc_torch"], 20),
         _row("SOC training step, XLA 1 thread", res["soc_jax_1"], res["soc_torch"], 20),
+        _row(
+            "SOC training step, XLA legacy CPU runtime",
+            res["soc_legacy"],
+            res["soc_torch"],
+            20,
+        ),
+        _row("SOC training step, ours float32", res["soc_float32"], res["soc_torch"], 20),
         _row("SOC training step, ours Tsit5", res["soc_tsit5"], res["soc_torch"], 20),
         _row("HySoMi training epoch", res["hy_jax"], res["hy_torch"], 10),
         _row("HySoMi generation per draw", res["gen_jax"], res["gen_scipy"], 20, "ms", 1e3),
@@ -248,6 +269,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{soc['rhs_evaluations_forward']} RHS evaluations forward, "
             f"{soc['rhs_evaluations_value_and_grad']} for value + gradient."
         )
+    if "loss_relative_difference_to_float64" in res["soc_float32"]:
+        lines.append(
+            "- SOC step, ours float32: loss relative difference to float64 "
+            f"{res['soc_float32']['loss_relative_difference_to_float64']:.1e} (same weights)."
+        )
+    lines.append(f'- XLA legacy CPU runtime row: `XLA_FLAGS="{LEGACY_XLA}"`.')
     gen, scipy_gen = res["gen_jax"], res["gen_scipy"]
     if "error" not in gen and "error" not in scipy_gen:
         lines.append(

@@ -14,7 +14,8 @@ update is left out on both sides. Three contenders, each run in its own process:
   the solver), ``--threads`` torch threads.
 
     python benchmarks/soc_step.py --contender check --inputs benchmarks/out
-    python benchmarks/soc_step.py --contender jax [--solver dopri5] [--repeats 20] [--count-rhs]
+    python benchmarks/soc_step.py --contender jax [--solver dopri5] [--dtype float64]
+        [--repeats 20] [--count-rhs]
     python benchmarks/soc_step.py --contender torch --inputs benchmarks/out [--repeats 10]
 """
 
@@ -34,16 +35,16 @@ AGREEMENT = 1e-3
 INPUTS = "soc_inputs.npz"
 
 
-def _setup(solver: str):
+def _setup(solver: str, dtype: str = "float64"):
     """Problem arrays, static settings and seeded weights of the Case 4 step."""
     from soilsciml.config import SOCFitConfig, SolverConfig
     from soilsciml.data.synthetic import simulate_soc
     from soilsciml.engines import jax_ude
     from soilsciml.soc_fit import problem_from_dataset
 
-    config = SOCFitConfig(solver=SolverConfig(solver=solver, rtol=RTOL, atol=ATOL))
+    config = SOCFitConfig(solver=SolverConfig(solver=solver, rtol=RTOL, atol=ATOL, dtype=dtype))
     problem = problem_from_dataset(simulate_soc(), config)
-    data = jax_ude.prepare_data(problem, config, "float64")
+    data = jax_ude.prepare_data(problem, config, dtype)
     static = jax_ude.static_settings(config, problem.boundary)
     weights = jax_ude.init_weights(config.network.h1, config.network.h2, config.train.seed)
     return config, problem, data, static, weights
@@ -74,15 +75,32 @@ def _count_rhs(weights, data, static) -> tuple[int, int]:
         jax_ude.ude_vector_field = original
 
 
-def run_jax(solver: str, repeats: int, count_rhs: bool) -> dict:
-    """Compile time, step time statistics, solver steps and RHS counts of the JAX engine."""
+def run_jax(solver: str, repeats: int, count_rhs: bool, dtype: str = "float64") -> dict:
+    """Compile time, step time statistics, solver steps and RHS counts of the JAX engine.
+
+    With ``dtype = "float32"`` the loss is also compared with the float64 engine's for the
+    same weights (``loss_relative_difference_to_float64``): float32 is timed only where it
+    computes the same loss to the solver tolerance."""
     import jax
     import jax.numpy as jnp
 
     from soilsciml.engines import jax_train, jax_ude
 
-    _, _, data, static, weights = _setup(solver)
-    weights = {k: jnp.asarray(v) for k, v in weights.items()}
+    _, _, data, static, weights = _setup(solver, dtype)
+    extra = {}
+    if dtype != "float64":
+        _, _, data64, static64, _ = _setup(solver)
+        loss64, _ = jax_train.value_and_grad(
+            {k: jnp.asarray(v) for k, v in weights.items()}, data64, static64
+        )
+        loss32, _ = jax_train.value_and_grad(
+            {k: jnp.asarray(v, dtype) for k, v in weights.items()}, data, static
+        )
+        difference = abs(float(loss32) - float(loss64)) / abs(float(loss64))
+        if difference > AGREEMENT:
+            raise SystemExit(f"{dtype} loss {float(loss32)} differs from float64 {float(loss64)}")
+        extra["loss_relative_difference_to_float64"] = difference
+    weights = {k: jnp.asarray(v, dtype) for k, v in weights.items()}
 
     def step():
         jax.block_until_ready(jax_train.value_and_grad(weights, data, static))
@@ -95,7 +113,8 @@ def run_jax(solver: str, repeats: int, count_rhs: bool) -> dict:
         jax.jit(partial(jax_ude.trajectory, static=static))(weights, data, data["save_times"])
     )
     result = {
-        "contender": f"jax ({solver})",
+        **extra,
+        "contender": f"jax ({solver}{', ' + dtype if dtype != 'float64' else ''})",
         "compile_s": first_call - timing["median_s"],
         **timing,
         "solver_steps": int(stats["num_steps"]),
@@ -174,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contender", choices=("check", "jax", "torch"), default="jax")
     parser.add_argument("--solver", default="dopri5", help="JAX solver (tsit5, dopri5, ...)")
+    parser.add_argument("--dtype", default="float64", help="JAX dtype (float64, float32)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--count-rhs", action="store_true", help="jax: count RHS evaluations")
@@ -181,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     if args.contender == "jax":
-        result = run_jax(args.solver, args.repeats, args.count_rhs)
+        result = run_jax(args.solver, args.repeats, args.count_rhs, args.dtype)
     elif args.contender == "torch":
         result = run_torch(args.inputs, args.repeats, args.threads)
     else:
