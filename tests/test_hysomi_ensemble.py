@@ -10,7 +10,8 @@ from soilsciml.cli import main
 from soilsciml.data.io import save_dataset
 from soilsciml.engines import jax_hysomi_train
 from soilsciml.experiments.hysomi import QUICK as QUICK_EXPERIMENT
-from soilsciml.hysomi_ensemble import fit_hysomi_ensemble
+from soilsciml.experiments.hysomi_fit import predict_split
+from soilsciml.hysomi_ensemble import Z, band_scale, ensemble_predictions, fit_hysomi_ensemble
 from soilsciml.models.hysomi import STATE_NAMES
 from soilsciml.soc_ensemble import interval_coverage
 
@@ -76,6 +77,38 @@ def test_ensemble_command_writes_members_band_and_metrics(dataset, tmp_path, cap
     assert metrics["members"] == 2 and 0.0 <= metrics["coverage_hidden"] <= 1.0
     assert (out / "bands.png").stat().st_size > 0 and (out / "member_1" / "model.eqx").exists()
     assert "covers" in capsys.readouterr().out
+    # rerun with one more member: the two saved members are loaded, only member 2 trains
+    stamps = [(out / f"member_{k}" / "model.eqx").stat().st_mtime_ns for k in range(2)]
+    assert main([*argv[:4], "3", *argv[5:], "--quiet"]) == 0
+    assert [(out / f"member_{k}" / "model.eqx").stat().st_mtime_ns for k in range(2)] == stamps
+    assert json.loads((out / "metrics.json").read_text())["members"] == 3
+    # other settings refuse to mix with the saved members
+    assert main([*argv, "--width", "8", "--quiet"]) == 2
     bad = ["hysomi", "ensemble", str(data), "--members", "1", "--out", str(tmp_path / "x")]
     assert main(bad) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_calibrated_band_covers_90_percent_of_the_validation_co2(dataset, ensemble):
+    scale = band_scale(ensemble.members, dataset, "validation")
+    assert scale == pytest.approx(ensemble.predictions.attrs["band_scale"])
+    co2 = STATE_NAMES.index("CO2")
+    pred = np.stack(
+        [
+            predict_split(m, dataset, "validation")["states_pred"].values[:, 1:, co2]
+            for m in ensemble.members
+        ]
+    )
+    truth = predict_split(ensemble.members[0], dataset, "validation")["states_true"].values
+    half = scale * Z * pred.std(0)
+    inside = np.abs(truth[:, 1:, co2] - pred.mean(0)) <= half * (1 + 1e-9)
+    assert inside.mean() >= 0.9
+    # a wider factor widens every band around the same mean
+    wide = ensemble_predictions(ensemble.members, 2 * scale)
+    p = ensemble.predictions
+    np.testing.assert_allclose(
+        wide["states_upper_calibrated"] - wide["states_mean"],
+        2 * (p["states_upper_calibrated"] - p["states_mean"]),
+        rtol=1e-6,  # differences of nearby numbers: round-off of the mean
+        atol=1e-12,
+    )

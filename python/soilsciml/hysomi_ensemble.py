@@ -8,6 +8,15 @@ predicted parameters and of the six pools. Only CO2 is observed; the band on the
 pools is the members' disagreement about them (epistemic), and its coverage of the true hidden
 pools (known for synthetic data) says how far that disagreement can be trusted as an
 uncertainty.
+
+A few members trained on the same data agree more closely than they are right, so the raw band
+is narrow. The *calibrated* band widens it by one factor learned from the observed pool: on the
+validation split, ``band_scale`` is the 90 % quantile (the next larger value, never
+interpolated) of ``|CO2_true - CO2_mean| / (z sd)``
+over samples and times after t = 0 (``sd``: the members' standard deviation, ``z``: the
+standard normal 95 % quantile), so that the band ``mean +- band_scale z sd`` covers 90 % of the
+validation CO2; the same factor then widens the band of every pool and parameter on the test
+split. Only CO2 enters the factor, so it is available for real data too.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -26,28 +36,53 @@ from tqdm.auto import tqdm
 from soilsciml.config import HySoMiTrainConfig
 from soilsciml.experiments.hysomi_fit import (
     HIDDEN_STATES,
+    MODEL_FILE,
     HySoMiFitResult,
     fit_hysomi,
     hysomi_metrics,
+    predict_split,
 )
 from soilsciml.models import hysomi as model
 from soilsciml.soc_ensemble import LOWER, UPPER, interval_coverage
 
-__all__ = ["HySoMiEnsembleResult", "ensemble_predictions", "fit_hysomi_ensemble"]
+__all__ = [
+    "HySoMiEnsembleResult",
+    "band_scale",
+    "ensemble_predictions",
+    "fit_hysomi_ensemble",
+]
+
+#: Coverage the calibrated band is tuned to on the validation CO2.
+NOMINAL = UPPER - LOWER
+#: Standard normal quantile of the band's upper end (1.645 for 95 %).
+Z = float(NormalDist().inv_cdf(UPPER))
+_CO2 = model.STATE_NAMES.index("CO2")
 
 
-def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, 5 % and 95 % quantiles over the member axis (0)."""
-    return values.mean(0), np.quantile(values, LOWER, axis=0), np.quantile(values, UPPER, axis=0)
+def band_scale(members: list[HySoMiFitResult], ds: xr.Dataset, split: str = "validation") -> float:
+    """Widening factor of the calibrated band from the observed CO2 of ``split`` (see the
+    module docstring); 1 when the members agree exactly nowhere they differ."""
+    predictions = [predict_split(m, ds, split) for m in members]
+    ok = np.all([p["solve_status"].values == 0 for p in predictions], axis=0)
+    co2 = np.stack([p["states_pred"].values[ok, 1:, _CO2] for p in predictions])
+    truth = predictions[0]["states_true"].values[ok, 1:, _CO2]
+    spread = co2.std(0)
+    keep = spread > 0
+    if not keep.any():
+        return 1.0
+    ratio = np.abs(truth - co2.mean(0))[keep] / (Z * spread[keep])
+    return float(max(np.quantile(ratio, NOMINAL, method="higher"), 1e-12))
 
 
-def ensemble_predictions(members: list[HySoMiFitResult]) -> xr.Dataset:
-    """The members' test predictions on a ``member`` dimension, with mean and 5-95 % band.
+def ensemble_predictions(members: list[HySoMiFitResult], scale: float = 1.0) -> xr.Dataset:
+    """The members' test predictions on a ``member`` dimension, with mean and bands.
 
     Variables: ``params_pred`` (member, sample, param) and ``states_pred`` (member, sample,
-    time, state); ``params_mean|lower|upper`` and ``states_mean|lower|upper`` over members;
-    the truths ``params_true``, ``states_true``; ``solve_status`` (member, sample). A sample
-    whose solve failed in a member is left out of that member's band (NaN).
+    time, state); ``params_mean|lower|upper`` and ``states_mean|lower|upper`` (5-95 % over
+    members); ``*_lower_calibrated|upper_calibrated``, ``mean +- scale z sd`` over members
+    (``scale`` from :func:`band_scale`, stored as the attribute ``band_scale``); the truths
+    ``params_true``, ``states_true``; ``solve_status`` (member, sample). A sample whose solve
+    failed in a member is left out of that member's band (NaN).
     """
     first = members[0].predictions
     names = ("params_pred", "states_pred", "solve_status")
@@ -62,14 +97,17 @@ def ensemble_predictions(members: list[HySoMiFitResult]) -> xr.Dataset:
                 np.nanquantile(values, LOWER, axis=0),
                 np.nanquantile(values, UPPER, axis=0),
             )
-        for suffix, value in (("mean", mean), ("lower", lower), ("upper", upper)):
+            half = scale * Z * np.nanstd(values, 0)
+        bands = {"mean": mean, "lower": lower, "upper": upper}
+        bands |= {"lower_calibrated": mean - half, "upper_calibrated": mean + half}
+        for suffix, value in bands.items():
             data[f"{kind}_{suffix}"] = (dims, value)
     ds = stacked.assign(data).assign_coords(member=np.arange(len(members)))
     ds["params_true"] = first["params_true"]
     ds["states_true"] = first["states_true"]
     ds["params_lower"].attrs["long_name"] = f"{LOWER:.0%} quantile over members"
     ds["params_upper"].attrs["long_name"] = f"{UPPER:.0%} quantile over members"
-    ds.attrs.update(first.attrs | {"members": len(members)})
+    ds.attrs.update(first.attrs | {"members": len(members), "band_scale": scale})
     ds.attrs["title"] = (
         f"HySoMi {members[0].config.model} ensemble of {len(members)} on the test split"
     )
@@ -109,13 +147,14 @@ class HySoMiEnsembleResult:
         )
 
     def metrics(self) -> dict[str, Any]:
-        """Coverage of the 5-95 % band and the scores of the mean and of the members.
+        """Coverage of the bands and the scores of the mean and of the members.
 
         ``coverage_hidden``: fraction of the true hidden-pool values (five pools, every test
         sample solved by all members, every time after t = 0, where all pools start at the
-        same initial state) inside the band; ``coverage_<pool>`` per pool, ``coverage_co2``
-        and ``coverage_params`` likewise; ``width_hidden``: mean band width over the mean
-        absolute hidden pool (relative). ``mean_<metric>``: the ensemble mean's
+        same initial state) inside the 5-95 % band; ``coverage_<pool>`` per pool,
+        ``coverage_co2`` and ``coverage_params`` likewise; ``width_hidden``: mean band width
+        over the mean absolute hidden pool (relative); the same with ``_calibrated`` for the
+        calibrated band and its ``band_scale``. ``mean_<metric>``: the ensemble mean's
         ``hysomi_metrics``; ``members_<metric>``: mean and spread over members.
         """
         p = self.predictions
@@ -129,20 +168,23 @@ class HySoMiEnsembleResult:
             cols = [index[n] for n in names]
             return p[variable].values[ok][:, later][..., cols]
 
-        for label, names in (("hidden", HIDDEN_STATES), *((n, (n,)) for n in model.STATE_NAMES)):
-            key = "coverage_" + label.lower()
-            out[key] = interval_coverage(
-                pools("states_true", names),
-                pools("states_lower", names),
-                pools("states_upper", names),
+        out["band_scale"] = float(p.attrs.get("band_scale", 1.0))
+        groups = (("hidden", HIDDEN_STATES), *((n, (n,)) for n in model.STATE_NAMES))
+        for band in ("", "_calibrated"):
+            lower, upper = f"states_lower{band}", f"states_upper{band}"
+            for label, names in groups:
+                out[f"coverage_{label.lower()}{band}"] = interval_coverage(
+                    pools("states_true", names), pools(lower, names), pools(upper, names)
+                )
+            width = pools(upper, HIDDEN_STATES) - pools(lower, HIDDEN_STATES)
+            out[f"width_hidden{band}"] = float(
+                np.mean(width) / np.mean(np.abs(pools("states_true", HIDDEN_STATES)))
             )
-        width = pools("states_upper", HIDDEN_STATES) - pools("states_lower", HIDDEN_STATES)
-        out["width_hidden"] = float(
-            np.mean(width) / np.mean(np.abs(pools("states_true", HIDDEN_STATES)))
-        )
-        out["coverage_params"] = interval_coverage(
-            p["params_true"].values[ok], p["params_lower"].values[ok], p["params_upper"].values[ok]
-        )
+            out[f"coverage_params{band}"] = interval_coverage(
+                p["params_true"].values[ok],
+                p[f"params_lower{band}"].values[ok],
+                p[f"params_upper{band}"].values[ok],
+            )
         for key, value in hysomi_metrics(self.mean_predictions(), self.config).items():
             if key in ("l1_params", "mse_co2", "mse_hidden", "constraint_sum"):
                 out[f"mean_{key}"] = value
@@ -155,7 +197,8 @@ class HySoMiEnsembleResult:
         return out
 
     def save(self, directory: str | Path, figures: bool = True) -> Path:
-        """Write ``member_<k>/`` runs, ``ensemble.nc``, ``metrics.json`` and ``bands.png``."""
+        """Write ``member_<k>/`` runs (those not saved yet), ``ensemble.nc``, ``metrics.json``
+        and ``bands.png``."""
         import matplotlib.pyplot as plt
 
         from soilsciml.data.io import save_dataset
@@ -164,7 +207,8 @@ class HySoMiEnsembleResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for k, member in enumerate(self.members):
-            member.save(directory / f"member_{k}")
+            if not (directory / f"member_{k}" / MODEL_FILE).exists():
+                member.save(directory / f"member_{k}")
         save_dataset(self.predictions, directory / "ensemble.nc")
         metrics = {
             k: (None if isinstance(v, float) and not math.isfinite(v) else v)
@@ -178,19 +222,46 @@ class HySoMiEnsembleResult:
         return directory
 
 
+def _member(ds, config: HySoMiTrainConfig, folder: Path | None) -> HySoMiFitResult:
+    """Train one member, or reuse the one saved in ``folder`` with the same config."""
+    from soilsciml.config import load_config
+
+    if folder is not None and (folder / MODEL_FILE).exists():
+        saved = load_config(folder / "config.toml", HySoMiTrainConfig)
+        if saved != config:
+            raise ValueError(
+                f"{folder} holds a member trained with other settings; choose another output "
+                "folder or remove it"
+            )
+        try:
+            return HySoMiFitResult.load(folder)
+        except Exception:  # a partial or corrupted member: train it again
+            pass
+    member = fit_hysomi(ds, config, progress=False)
+    if folder is not None:
+        member.save(folder)
+    return member
+
+
 def fit_hysomi_ensemble(
     ds: xr.Dataset,
     config: HySoMiTrainConfig | None = None,
     members: int = 5,
     progress: bool = True,
+    directory: str | Path | None = None,
 ) -> HySoMiEnsembleResult:
-    """Train ``members`` HySoMi models with seeds ``config.seed + k``; band on the test split.
+    """Train ``members`` HySoMi models with seeds ``config.seed + k``; bands on the test
+    split, the calibrated one widened by :func:`band_scale` from the validation CO2.
+
+    With ``directory``, each member is saved to ``directory/member_<k>`` as soon as it is
+    trained, and a member already saved there with the same settings is loaded instead of
+    trained again (an interrupted ensemble resumes; a larger one adds members).
 
     Raises
     ------
     ValueError
-        Fewer than 2 members, or the ``ml`` model (it predicts CO2 only: no parameters or
-        hidden pools to put a band on).
+        Fewer than 2 members, the ``ml`` model (it predicts CO2 only: no parameters or
+        hidden pools to put a band on), or a saved member with other settings.
     """
     config = config or HySoMiTrainConfig()
     if not isinstance(members, int) or members < 2:
@@ -200,5 +271,7 @@ def fit_hysomi_ensemble(
     fits = []
     for k in tqdm(range(members), desc="members", unit="member", disable=not progress):
         member_config = dataclasses.replace(config, seed=config.seed + k)
-        fits.append(fit_hysomi(ds, member_config, progress=False))
-    return HySoMiEnsembleResult(config, fits, ensemble_predictions(fits))
+        folder = None if directory is None else Path(directory) / f"member_{k}"
+        fits.append(_member(ds, member_config, folder))
+    scale = band_scale(fits, ds, "validation")
+    return HySoMiEnsembleResult(config, fits, ensemble_predictions(fits, scale))

@@ -198,13 +198,16 @@ def _ensemble(args: argparse.Namespace) -> int:
     if config.model == "ml":
         raise ConfigError("the 'ml' model predicts CO2 only; ensemble a PBM-based model")
     ds = load_dataset(args.input)
-    result = fit_hysomi_ensemble(ds, config, args.members, progress=not args.quiet)
+    result = fit_hysomi_ensemble(
+        ds, config, args.members, progress=not args.quiet, directory=args.out
+    )
     result.save(args.out)
     m = result.metrics()
     print(
-        f"wrote {args.out}: {m['members']} members in {m['wall_time_s']:.1f} s; 5-95 % band "
-        f"covers {m['coverage_hidden']:.1%} of the true hidden pools "
-        f"(CO2 {m['coverage_co2']:.1%}, parameters {m['coverage_params']:.1%}); "
+        f"wrote {args.out}: {m['members']} members in {m['wall_time_s']:.1f} s; the members' "
+        f"5-95 % band covers {m['coverage_hidden']:.1%} of the true hidden pools "
+        f"(CO2 {m['coverage_co2']:.1%}), the calibrated band (x{m['band_scale']:.3g}) "
+        f"{m['coverage_hidden_calibrated']:.1%} (CO2 {m['coverage_co2_calibrated']:.1%}); "
         f"mean mse_hidden {m['mean_mse_hidden']:.4g} (members {m['members_mse_hidden']:.4g})"
     )
     return 0
@@ -339,7 +342,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=_train)
 
     ens = sub.add_parser(
-        "ensemble", help="train K seeds; 5-95 %% band on parameters and pools, its coverage"
+        "ensemble",
+        help="train K seeds; 5-95 %% band on parameters and pools, its coverage",
+        description="Train K members (seeds SEED + k) into RUNDIR/member_<k>; rerunning reuses "
+        "the members already there (resume, or add members with a larger K).",
     )
     ens.add_argument("--members", type=int, default=5, help="ensemble size K (default 5)")
     _add_train_options(ens, first_seed=True)

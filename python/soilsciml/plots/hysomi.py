@@ -84,12 +84,23 @@ def trajectories(predictions: xr.Dataset, samples: Sequence[int] = (0, 1, 2)) ->
 
 
 def ensemble_bands(ensemble: xr.Dataset, sample: int = 0) -> Figure:
-    """One test sample's pools: the ensemble's 5-95 % band and mean, and the truth."""
+    """One test sample's pools: the ensemble's 5-95 % band, its calibrated band, the mean and
+    the truth."""
     fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
     times = ensemble["time"].values
     for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
         lower = ensemble["states_lower"].values[sample, :, j]
         upper = ensemble["states_upper"].values[sample, :, j]
+        if "states_lower_calibrated" in ensemble:
+            ax.fill_between(
+                times,
+                ensemble["states_lower_calibrated"].values[sample, :, j],
+                ensemble["states_upper_calibrated"].values[sample, :, j],
+                color="C1",
+                alpha=0.2,
+                lw=0,
+                label=f"calibrated (x{ensemble.attrs.get('band_scale', 1.0):.2g})",
+            )
         ax.fill_between(times, lower, upper, color="C0", alpha=0.3, lw=0, label="5-95 %")
         ax.plot(times, ensemble["states_mean"].values[sample, :, j], color="C0", label="mean")
         ax.plot(times, ensemble["states_true"].values[sample, :, j], "k--", lw=1, label="truth")
