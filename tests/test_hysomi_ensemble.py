@@ -103,9 +103,11 @@ def test_calibrated_band_covers_90_percent_of_the_validation_co2(dataset, ensemb
     half = scale * Z * pred.std(0)
     inside = np.abs(truth[:, 1:, co2] - pred.mean(0)) <= half * (1 + 1e-9)
     assert inside.mean() >= 0.9
-    # a wider factor widens every band around the same mean
+    # a wider factor widens every band around the same mean (upper side: pools are unbounded
+    # above); the lower side stops at zero
     wide = ensemble_predictions(ensemble.members, 2 * scale)
     p = ensemble.predictions
+    assert float(wide["states_lower_calibrated"].min()) >= 0.0
     np.testing.assert_allclose(
         wide["states_upper_calibrated"] - wide["states_mean"],
         2 * (p["states_upper_calibrated"] - p["states_mean"]),

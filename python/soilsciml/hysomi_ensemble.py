@@ -80,7 +80,8 @@ def ensemble_predictions(members: list[HySoMiFitResult], scale: float = 1.0) -> 
     Variables: ``params_pred`` (member, sample, param) and ``states_pred`` (member, sample,
     time, state); ``params_mean|lower|upper`` and ``states_mean|lower|upper`` (5-95 % over
     members); ``*_lower_calibrated|upper_calibrated``, ``mean +- scale z sd`` over members
-    (``scale`` from :func:`band_scale`, stored as the attribute ``band_scale``); the truths
+    (``scale`` from :func:`band_scale`, stored as the attribute ``band_scale``), clipped to
+    non-negative pools and to the parameters' box; the truths
     ``params_true``, ``states_true``; ``solve_status`` (member, sample). A sample whose solve
     failed in a member is left out of that member's band (NaN).
     """
@@ -98,8 +99,13 @@ def ensemble_predictions(members: list[HySoMiFitResult], scale: float = 1.0) -> 
                 np.nanquantile(values, UPPER, axis=0),
             )
             half = scale * Z * np.nanstd(values, 0)
+        # pools are non-negative masses, parameters live in their box
+        floor, ceiling = (0.0, np.inf) if kind == "states" else (model.LOWER, model.UPPER)
         bands = {"mean": mean, "lower": lower, "upper": upper}
-        bands |= {"lower_calibrated": mean - half, "upper_calibrated": mean + half}
+        bands |= {
+            "lower_calibrated": np.maximum(mean - half, floor),
+            "upper_calibrated": np.minimum(mean + half, ceiling),
+        }
         for suffix, value in bands.items():
             data[f"{kind}_{suffix}"] = (dims, value)
     ds = stacked.assign(data).assign_coords(member=np.arange(len(members)))
