@@ -48,6 +48,7 @@ _LAZY = {
     "HySoMiFitResult": "soilsciml.experiments.hysomi_fit",
     "run_experiment": "soilsciml.experiments.hysomi",
     "fit_soc_ensemble": "soilsciml.soc_ensemble",
+    "fit_hysomi_ensemble": "soilsciml.hysomi_ensemble",
     "smooth_in_depth": "soilsciml.noise_aware",
     "simulate_soc_sites": "soilsciml.data.synthetic",
     "distil_soc_model": "soilsciml.soc_distil",
