@@ -240,6 +240,15 @@ def _number(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 1e-2 and value != 0 else f"{value:.5g}"
 
 
+def _paper_error(paper: dict[str, Any], truth: str) -> str:
+    """The paper's MSE against ``truth``, or its RMSE where it gives only that (Case 3)."""
+    if f"mse_{truth}" in paper:
+        return _number(paper[f"mse_{truth}"])
+    if f"rmse_{truth}" in paper:
+        return f"RMSE {_number(paper[f'rmse_{truth}'])}"
+    return "–"
+
+
 def _best_settings(run: CaseRun) -> str:
     best = run.grid.best
     if best is None:
@@ -301,7 +310,10 @@ def summary_markdown(runs: list[CaseRun]) -> str:
             run.case.title,
             _best_settings(run),
             *(_number(m.get(k)) for k in ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean")),
-            *(_number(paper.get(k)) for k in ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean")),
+            _paper_error(paper, "noisy"),
+            _number(paper.get("r2_noisy")),
+            _paper_error(paper, "clean"),
+            _number(paper.get("r2_clean")),
             f"{_cpu_time(run):.0f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
