@@ -58,3 +58,16 @@ def test_bad_toml_file(tmp_path):
         load_config(bad, SOCSimulationConfig)
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "missing.toml", SOCSimulationConfig)
+
+
+def test_settings_classes_live_in_the_public_namespace():
+    # grid fingerprints hash "module:Class"; moving a class inside the config package must not
+    # invalidate run directories written before
+    import soilsciml.config as config_package
+    from soilsciml.experiments.soc_cases import CASES, case_grid
+
+    classes = [getattr(config_package, n) for n in config_package.__all__]
+    assert all(c.__module__ == "soilsciml.config" for c in classes if isinstance(c, type))
+    spec = case_grid(CASES[4], "data.nc")
+    assert type(spec.base).__module__ == "soilsciml.config"
+    assert spec.fingerprint == case_grid(CASES[4], "data.nc").fingerprint

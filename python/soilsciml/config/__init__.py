@@ -12,3 +12,11 @@ from soilsciml.config.hysomi import *  # noqa: F403
 from soilsciml.config.soc import *  # noqa: F403
 
 __all__ = sorted([*base.__all__, *soc.__all__, *hysomi.__all__])
+
+# The settings classes belong to the public ``soilsciml.config`` namespace: pickles, grid
+# fingerprints ("module:Class") and repr stay the same wherever a class is defined inside it.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) or callable(_value):
+        _value.__module__ = __name__
+del _name, _value
