@@ -31,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 #: XLA's CPU runtime before the thunk runtime (less overhead per small op in a loop body).
 LEGACY_XLA = "--xla_cpu_use_thunk_runtime=false"
+#: Arguments of a timed JAX SOC step, up to the repeat count.
+JAX_STEP = ("--contender", "jax", "--repeats")
 
 
 GROUPS = ("soc", "hysomi_epoch", "generate", "grid")
@@ -152,6 +154,12 @@ def main(argv: list[str] | None = None) -> None:
                 None,
             ),
             (
+                "soc_tsit5_float32",
+                "soc_step.py",
+                [*JAX_STEP, n(30, 5), "--solver", "tsit5", "--dtype", "float32"],
+                None,
+            ),
+            (
                 "soc_torch",
                 "soc_step.py",
                 ["--contender", "torch", "--repeats", n(10, 2), *inputs],
@@ -242,6 +250,12 @@ def main(argv: list[str] | None = None) -> None:
         ),
         _row("SOC training step, ours float32", res["soc_float32"], res["soc_torch"], 20),
         _row("SOC training step, ours Tsit5", res["soc_tsit5"], res["soc_torch"], 20),
+        _row(
+            "SOC training step, ours Tsit5 float32",
+            res["soc_tsit5_float32"],
+            res["soc_torch"],
+            20,
+        ),
         _row("HySoMi training epoch", res["hy_jax"], res["hy_torch"], 10),
         _row("HySoMi generation per draw", res["gen_jax"], res["gen_scipy"], 20, "ms", 1e3),
         "",
@@ -269,11 +283,17 @@ def main(argv: list[str] | None = None) -> None:
             f"{soc['rhs_evaluations_forward']} RHS evaluations forward, "
             f"{soc['rhs_evaluations_value_and_grad']} for value + gradient."
         )
-    if "loss_relative_difference_to_float64" in res["soc_float32"]:
-        lines.append(
-            "- SOC step, ours float32: loss relative difference to float64 "
-            f"{res['soc_float32']['loss_relative_difference_to_float64']:.1e} (same weights)."
-        )
+    for key, label in (
+        ("soc_float32", "float32"),
+        ("soc_tsit5", "Tsit5"),
+        ("soc_tsit5_float32", "Tsit5 float32"),
+    ):
+        difference = res[key].get("loss_relative_difference_to_dopri5_float64")
+        if difference is not None:
+            lines.append(
+                f"- SOC step, ours {label}: loss relative difference to dopri5 float64 (the "
+                f"peer's setting) {difference:.1e} for the same weights, checked before timing."
+            )
     lines.append(f'- XLA legacy CPU runtime row: `XLA_FLAGS="{LEGACY_XLA}"`.')
     gen, scipy_gen = res["gen_jax"], res["gen_scipy"]
     if "error" not in gen and "error" not in scipy_gen:
