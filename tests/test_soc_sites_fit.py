@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from gradcheck import directional_derivatives
 
 from soilsciml.config import (
     ConfigError,
@@ -90,28 +91,7 @@ def test_batched_prediction_matches_single_site_solves(problem, weights):
 
 
 def test_batched_gradient_matches_central_differences(problem, weights):
-    import jax.numpy as jnp
-
-    from soilsciml.engines import jax_train, jax_ude
-
-    data = jax_ude.prepare_data(problem, CONFIG, "float64")
-    static = jax_ude.static_settings(CONFIG, problem.boundary)
-    _, grads = jax_train.value_and_grad(
-        {k: jnp.asarray(v) for k, v in weights.items()}, data, static
-    )
-    engine = get_engine("jax")
-    rng = np.random.default_rng(0)
-    step = 1e-4
-    for _ in range(2):
-        direction = {k: rng.standard_normal(v.shape) for k, v in weights.items()}
-        shifted = [
-            {k: v + sign * step * direction[k] for k, v in weights.items()} for sign in (1, -1)
-        ]
-        numeric = (
-            engine.soc_loss(problem, shifted[0], CONFIG)
-            - engine.soc_loss(problem, shifted[1], CONFIG)
-        ) / (2 * step)
-        analytic = sum(float(np.sum(np.asarray(grads[k]) * direction[k])) for k in weights)
+    for analytic, numeric in directional_derivatives(problem, weights, CONFIG, 1e-4, 2):
         assert analytic == pytest.approx(numeric, rel=1e-4)
 
 

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from gradcheck import directional_derivatives
 
 from soilsciml.config import (
     SOCFitConfig,
@@ -35,32 +36,14 @@ def _small_config(**solver):
 
 @pytest.mark.parametrize("adjoint", ["checkpoint", "backsolve"])
 def test_terminal_loss_gradient_matches_central_differences(small_problem, adjoint):
-    import jax.numpy as jnp
-
-    from soilsciml.engines import jax_train, jax_ude
+    from soilsciml.engines import jax_ude
 
     config = _small_config(adjoint=adjoint)
     weights = jax_ude.init_weights(4, 3, seed=1)
-    data = jax_ude.prepare_data(small_problem, config, "float64")
-    static = jax_ude.static_settings(config, small_problem.boundary)
-    _, grads = jax_train.value_and_grad(
-        {k: jnp.asarray(v) for k, v in weights.items()}, data, static
-    )
-    engine = get_engine("jax")
-    rng = np.random.default_rng(0)
-    step = 1e-5
-    for _ in range(3):
-        direction = {k: rng.standard_normal(v.shape) for k, v in weights.items()}
-        plus = {k: v + step * direction[k] for k, v in weights.items()}
-        minus = {k: v - step * direction[k] for k, v in weights.items()}
-        numeric = (
-            engine.soc_loss(small_problem, plus, config)
-            - engine.soc_loss(small_problem, minus, config)
-        ) / (2 * step)
-        analytic = sum(float(np.sum(np.asarray(grads[k]) * direction[k])) for k in weights)
-        # backsolve integrates the adjoint ODE at the same tolerance: agreement to the solve's
-        # accuracy, the checkpointed adjoint differentiates the discrete solve exactly.
-        tolerance = 1e-4 if adjoint == "checkpoint" else 1e-3
+    # backsolve integrates the adjoint ODE at the same tolerance: agreement to the solve's
+    # accuracy, the checkpointed adjoint differentiates the discrete solve exactly.
+    tolerance = 1e-4 if adjoint == "checkpoint" else 1e-3
+    for analytic, numeric in directional_derivatives(small_problem, weights, config, 1e-5, 3):
         assert analytic == pytest.approx(numeric, rel=tolerance)
 
 
