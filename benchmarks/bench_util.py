@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["peak_rss_mb", "time_repeats", "use_torch_threads", "write_json"]
+__all__ = ["peak_rss_mb", "time_repeats", "torch_result", "use_torch_threads", "write_json"]
 
 
 def time_repeats(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
@@ -60,3 +60,17 @@ def write_json(result: dict[str, Any], path: Path | None) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n")
+
+
+def torch_result(contender: str, timing: dict, threads: int) -> dict:
+    """The JSON result of a torch peer: timings, thread count and versions (no compile step)."""
+    import torch
+    import torchdiffeq
+
+    return {
+        "contender": contender,
+        "compile_s": 0.0,
+        **timing,
+        "threads": threads,
+        "versions": f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__}",
+    }

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_util import time_repeats, use_torch_threads, write_json
+from bench_util import time_repeats, torch_result, use_torch_threads, write_json
 
 #: Largest relative loss difference between the engines (solver tolerance).
 AGREEMENT = 1e-4
@@ -145,20 +145,11 @@ def _peer(inputs: Path):
 def run_torch(inputs: Path, repeats: int, threads: int) -> dict:
     """Epoch time statistics of the torchdiffeq peer (no compilation)."""
     use_torch_threads(threads)
-    import torch
-    import torchdiffeq
-
     traits, states = training_split(inputs)
     peer, config = _peer(inputs)
     rng = np.random.default_rng(0)
     timing = time_repeats(lambda: peer.epoch(traits, states, config.batch_size, rng), repeats)
-    return {
-        "contender": "torchdiffeq (dopri5, batch as one ODE)",
-        "compile_s": 0.0,
-        **timing,
-        "threads": threads,
-        "versions": f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__}",
-    }
+    return torch_result("torchdiffeq (dopri5, batch as one ODE)", timing, threads)
 
 
 def check(inputs: Path, threads: int) -> dict:

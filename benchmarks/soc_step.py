@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from bench_util import time_repeats, use_torch_threads, write_json
+from bench_util import time_repeats, torch_result, use_torch_threads, write_json
 
 RTOL = ATOL = 1e-5
 #: Largest relative difference of loss and gradient between the engines (solver tolerance).
@@ -146,19 +146,10 @@ def _peer(inputs: Path):
 def run_torch(inputs: Path, repeats: int, threads: int) -> dict:
     """Step time statistics of the torchdiffeq peer (no compilation; first call excluded)."""
     use_torch_threads(threads)
-    import torch
-    import torchdiffeq
-
     peer = _peer(inputs / INPUTS)
     peer.value_and_grad(RTOL, ATOL)  # warm-up
     timing = time_repeats(lambda: peer.value_and_grad(RTOL, ATOL), repeats)
-    return {
-        "contender": "torchdiffeq (dopri5)",
-        "compile_s": 0.0,
-        **timing,
-        "threads": threads,
-        "versions": f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__}",
-    }
+    return torch_result("torchdiffeq (dopri5)", timing, threads)
 
 
 def check(inputs: Path, threads: int) -> dict:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -33,13 +32,14 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from soilsciml.config import HySoMiTrainConfig
+from soilsciml.config import HySoMiTrainConfig, load_config
 from soilsciml.experiments.hysomi_fit import (
     HIDDEN_STATES,
     MODEL_FILE,
     HySoMiFitResult,
     fit_hysomi,
     hysomi_metrics,
+    json_metrics,
     predict_split,
 )
 from soilsciml.models import hysomi as model
@@ -61,7 +61,7 @@ _CO2 = model.STATE_NAMES.index("CO2")
 
 def band_scale(members: list[HySoMiFitResult], ds: xr.Dataset, split: str = "validation") -> float:
     """Widening factor of the calibrated band from the observed CO2 of ``split`` (see the
-    module docstring); 1 when the members agree exactly nowhere they differ."""
+    module docstring); 1 when the members agree exactly everywhere."""
     predictions = [predict_split(m, ds, split) for m in members]
     ok = np.all([p["solve_status"].values == 0 for p in predictions], axis=0)
     co2 = np.stack([p["states_pred"].values[ok, 1:, _CO2] for p in predictions])
@@ -216,10 +216,7 @@ class HySoMiEnsembleResult:
             if not (directory / f"member_{k}" / MODEL_FILE).exists():
                 member.save(directory / f"member_{k}")
         save_dataset(self.predictions, directory / "ensemble.nc")
-        metrics = {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in self.metrics().items()
-        }
+        metrics = json_metrics(self.metrics())
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         if figures:
             fig = ensemble_bands(self.predictions, sample=0)
@@ -230,8 +227,6 @@ class HySoMiEnsembleResult:
 
 def _member(ds, config: HySoMiTrainConfig, folder: Path | None) -> HySoMiFitResult:
     """Train one member, or reuse the one saved in ``folder`` with the same config."""
-    from soilsciml.config import load_config
-
     if folder is not None and (folder / MODEL_FILE).exists():
         saved = load_config(folder / "config.toml", HySoMiTrainConfig)
         if saved != config:

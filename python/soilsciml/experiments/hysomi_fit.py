@@ -27,6 +27,7 @@ __all__ = [
     "HySoMiFitResult",
     "fit_hysomi",
     "hysomi_metrics",
+    "json_metrics",
     "predict_split",
     "split_arrays",
     "write_run",
@@ -141,7 +142,7 @@ class HySoMiFitResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_config(self.config, directory / "config.toml")
-        metrics = {k: (None if _missing(v) else v) for k, v in self.metrics().items()}
+        metrics = json_metrics(self.metrics())
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         save_dataset(self.predictions, directory / "results.nc")
         eqx.tree_serialise_leaves(directory / MODEL_FILE, self.trained)
@@ -164,8 +165,11 @@ class HySoMiFitResult:
         return cls(config, trained, predictions)
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and not math.isfinite(value))
+def json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with NaN and infinite floats as None (JSON has no NaN)."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
+    }
 
 
 def fit_hysomi(
