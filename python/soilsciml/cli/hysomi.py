@@ -12,7 +12,9 @@ from soilsciml.config import (
     GENERATOR_ACTIVATIONS,
     HYSOMI_MODELS,
     LOSS_WEIGHTINGS,
+    NOISE_MODELS,
     SOLVERS,
+    UNCERTAINTY_METHODS,
     ConfigError,
     HySoMiCalibrationConfig,
     HySoMiConstraintConfig,
@@ -101,6 +103,26 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _held_out(args: argparse.Namespace) -> tuple[str, ...]:
+    """Channel names of the ``--validate-column`` columns."""
+    roles = {
+        args.co2_column: "co2",
+        args.rate_column: "co2_rate",
+        args.biomass_column: "biomass",
+        args.glucose_column: "glucose",
+    }
+    held = []
+    for column in args.validate_column:
+        if column not in roles or column is None:
+            given = ", ".join(c for c in roles if c is not None)
+            raise ValueError(
+                f"--validate-column {column!r}: not one of the columns given to --co2-column, "
+                f"--rate-column, --biomass-column or --glucose-column ({given})"
+            )
+        held.append(roles[column])
+    return tuple(held)
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     from soilsciml.hysomi.calibrate import calibrate_hysomi, initial_pools, write_calibration
     from soilsciml.hysomi.incubation import read_incubation
@@ -120,17 +142,29 @@ def _calibrate(args: argparse.Namespace) -> int:
         co2_kind="rate" if args.rate else "cumulative",
         biomass_column=args.biomass_column,
         biomass_unit=args.biomass_unit,
+        kec=args.kec,
+        glucose_column=args.glucose_column,
+        glucose_unit=args.glucose_unit,
+        rate_column=args.rate_column,
+        rate_time_unit=args.rate_time_unit,
         series_column=args.series_column,
         min_times=args.min_times,
     )
     config = HySoMiCalibrationConfig(
         data=data,
         initial=initial_pools(args.initial),
+        held_out=_held_out(args),
+        noise=args.noise,
+        n_screen=args.screen,
         n_starts=args.starts,
-        adam_steps=args.adam_steps,
-        polish_steps=args.polish_steps,
-        learning_rate=args.learning_rate,
+        explore_steps=args.explore_steps,
+        max_steps=args.lm_steps,
         constraint_weight=args.constraint_weight,
+        uncertainty=args.uncertainty,
+        level=args.level,
+        mcmc_chains=args.chains,
+        mcmc_warmup=args.warmup,
+        mcmc_samples=args.samples,
         seed=args.seed,
         constraints=HySoMiConstraintConfig(
             setting=args.setting,
@@ -145,12 +179,26 @@ def _calibrate(args: argparse.Namespace) -> int:
     write_calibration(result, config, args.out)
     for name in result["series"].values:
         row = result.sel(series=name)
-        print(
-            f"{name}: {row['status'].item()}, R2 of CO2 {float(row['co2_r2']):.4f}, "
-            f"constraints passed {int(row['constraint_passed'].sum())}/"
-            f"{result.sizes['constraint']}"
+        metrics = ", ".join(
+            f"{channel} ({role}) R2 {float(r2):.4f} bias {float(bias):.3g} {unit}"
+            for channel, role, unit, r2, bias in zip(
+                result["channel"].values,
+                result["channel_role"].values,
+                result["channel_units"].values,
+                row["r2"].values,
+                row["bias"].values,
+                strict=True,
+            )
         )
-    print(f"wrote {args.out}: fit.json, results.nc, config.toml, one figure per series")
+        print(
+            f"{name}: {row['status'].item()}; {metrics}; constraints passed "
+            f"{int(row['constraint_passed'].sum())}/{result.sizes['constraint']}"
+        )
+    for warnings in json.loads(result.attrs["warnings"]):
+        for warning in warnings:
+            print(f"warning: {warning}")
+    print(f"wrote {args.out}: fit.json, results.nc, config.toml, figures per series")
+    return 0
 
 
 def _train_config(args: argparse.Namespace) -> HySoMiTrainConfig:
@@ -302,6 +350,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     cal.add_argument("--biomass-unit", default="mg/g")
     cal.add_argument(
+        "--kec",
+        type=float,
+        default=1.0,
+        help="biomass C = column / kec (0.45 for chloroform-labile C; default 1)",
+    )
+    cal.add_argument(
+        "--glucose-column", default=None, metavar="NAME", help="glucose or DOC, compared with C_L"
+    )
+    cal.add_argument("--glucose-unit", default="mg/g")
+    cal.add_argument(
+        "--rate-column",
+        default=None,
+        metavar="NAME",
+        help="respiration rates (CO2 unit per --rate-time-unit) besides cumulative CO2",
+    )
+    cal.add_argument(
+        "--rate-time-unit", default=None, help="time unit of the rates (default: --time-unit)"
+    )
+    cal.add_argument(
+        "--validate-column",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="hold this column out of the fit and report it as validation (repeatable)",
+    )
+    cal.add_argument(
         "--series-column", default="series", metavar="NAME", help="column grouping rows"
     )
     cal.add_argument(
@@ -320,11 +394,30 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="LABEL=VALUE",
         help="re-threshold a constraint, e.g. P11=0.95 for a 3-day series; repeat for several",
     )
-    cal.add_argument("--starts", type=int, default=8, help="Latin-hypercube starts per series")
-    cal.add_argument("--adam-steps", type=int, default=300)
-    cal.add_argument("--polish-steps", type=int, default=200, help="BFGS steps (0: none)")
-    cal.add_argument("--learning-rate", type=float, default=0.05)
-    cal.add_argument("--constraint-weight", type=float, default=1.0)
+    defaults = HySoMiCalibrationConfig()
+    cal.add_argument(
+        "--noise",
+        choices=NOISE_MODELS,
+        default=defaults.noise,
+        help="sigma of each residual: constant, proportional or from the replicates",
+    )
+    cal.add_argument("--screen", type=int, default=defaults.n_screen, help="candidates screened")
+    cal.add_argument(
+        "--starts", type=int, default=defaults.n_starts, help="Levenberg-Marquardt starts"
+    )
+    cal.add_argument("--explore-steps", type=int, default=defaults.explore_steps)
+    cal.add_argument("--lm-steps", type=int, default=defaults.max_steps, help="polish steps")
+    cal.add_argument("--constraint-weight", type=float, default=defaults.constraint_weight)
+    cal.add_argument(
+        "--uncertainty",
+        choices=UNCERTAINTY_METHODS,
+        default=defaults.uncertainty,
+        help="none, profile (profile-likelihood intervals) or mcmc (NUTS)",
+    )
+    cal.add_argument("--level", type=float, default=defaults.level, help="interval level")
+    cal.add_argument("--chains", type=int, default=defaults.mcmc_chains, help="NUTS chains")
+    cal.add_argument("--warmup", type=int, default=defaults.mcmc_warmup, help="NUTS warm-up")
+    cal.add_argument("--samples", type=int, default=defaults.mcmc_samples, help="NUTS draws")
     cal.add_argument("--min-times", type=int, default=3, help="fewest times per series")
     cal.add_argument("--seed", type=int, default=0)
     cal.add_argument(

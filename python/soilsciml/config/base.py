@@ -32,7 +32,7 @@ __all__ = [
 T = TypeVar("T")
 
 SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
-ADJOINTS = ("checkpoint", "backsolve", "direct")
+ADJOINTS = ("checkpoint", "backsolve", "direct", "forward")
 DTYPES = ("float32", "float64")
 
 
@@ -70,7 +70,8 @@ class SolverConfig:
         ``float64`` (default) or ``float32``.
     adjoint : str
         Gradient strategy: ``checkpoint`` (discretise-then-optimise, default), ``backsolve``
-        (optimise-then-discretise) or ``direct``.
+        (optimise-then-discretise), ``direct``, or ``forward`` (forward-mode derivatives only:
+        Jacobians of a few parameters, as in a Levenberg-Marquardt fit).
     """
 
     solver: str = "tsit5"

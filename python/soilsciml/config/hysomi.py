@@ -22,13 +22,16 @@ CARBON_UNITS: dict[str, float] = {
 CO2_KINDS = ("cumulative", "rate")
 
 __all__ = [
+    "CALIBRATION_CHANNELS",
     "CARBON_UNITS",
     "CO2_KINDS",
     "CONSTRAINT_SETTINGS",
     "GENERATOR_ACTIVATIONS",
     "HYSOMI_MODELS",
     "LOSS_WEIGHTINGS",
+    "NOISE_MODELS",
     "TIME_UNITS",
+    "UNCERTAINTY_METHODS",
     "HySoMiCalibrationConfig",
     "HySoMiConstraintConfig",
     "HySoMiGeneratorConfig",
@@ -165,6 +168,19 @@ class IncubationFormat:
         ``cumulative`` or ``rate``.
     biomass_column : str or None
         Column of microbial biomass carbon (B_A + B_D), if observed.
+    kec : float
+        Extraction efficiency of the biomass column: biomass C = column / kec (0.45 for
+        chloroform-labile C from fumigation-extraction; 1 when the column is biomass C).
+    glucose_column : str or None
+        Column of measured glucose or dissolved organic carbon, compared with C_L.
+    glucose_unit : str
+        Its carbon unit.
+    rate_column : str or None
+        Column of measured respiration rates (``co2_unit`` per ``rate_time_unit``), compared
+        with dCO2/dt, besides a cumulative CO2 column.
+    rate_time_unit : str or None
+        Time unit of the rates (of the rate column, or of a rate CO2 column); None: the
+        ``time_unit``.
     series_column : str
         Column grouping rows into series (absent: one series).
     min_times : int
@@ -178,6 +194,11 @@ class IncubationFormat:
     co2_kind: str = "cumulative"
     biomass_column: str | None = None
     biomass_unit: str = "mg/g"
+    kec: float = 1.0
+    glucose_column: str | None = None
+    glucose_unit: str = "mg/g"
+    rate_column: str | None = None
+    rate_time_unit: str | None = None
     series_column: str = "series"
     min_times: int = 3
 
@@ -185,6 +206,18 @@ class IncubationFormat:
         _choice(self.time_unit, tuple(TIME_UNITS), "data.time_unit")
         _choice(self.co2_unit, tuple(CARBON_UNITS), "data.co2_unit")
         _choice(self.biomass_unit, tuple(CARBON_UNITS), "data.biomass_unit")
+        _choice(self.glucose_unit, tuple(CARBON_UNITS), "data.glucose_unit")
+        if self.rate_time_unit is not None:
+            _choice(self.rate_time_unit, tuple(TIME_UNITS), "data.rate_time_unit")
+        _require(
+            isinstance(self.kec, int | float) and 0 < self.kec <= 1,
+            f"data.kec must lie in (0, 1] (0.45 for chloroform-labile C); got {self.kec!r}",
+        )
+        _require(
+            self.rate_column is None or self.co2_kind == "cumulative",
+            "data.rate_column is for a cumulative CO2 column; a rate CO2 column is fitted as "
+            "rates already",
+        )
         _choice(self.co2_kind, CO2_KINDS, "data.co2_kind")
         _require(
             isinstance(self.min_times, int) and self.min_times >= 2,
@@ -198,6 +231,17 @@ def _initial_pools() -> tuple[float, ...]:
     return tuple(float(v) for v in INITIAL_STATE)
 
 
+#: Observation channels of a calibration (``co2`` cumulative, ``co2_rate`` dCO2/dt,
+#: ``biomass`` B_A + B_D, ``glucose`` C_L).
+CALIBRATION_CHANNELS = ("co2", "co2_rate", "biomass", "glucose")
+NOISE_MODELS = ("constant", "proportional", "replicates")
+UNCERTAINTY_METHODS = ("none", "profile", "mcmc")
+
+
+def _calibration_solver() -> SolverConfig:
+    return SolverConfig(solver="kvaerno5", rtol=1e-5, atol=1e-8, max_steps=4096, adjoint="forward")
+
+
 @dataclass(frozen=True)
 class HySoMiCalibrationConfig:
     """Calibration of the HySoMi PBM parameters to incubation series (spec section 7).
@@ -209,38 +253,87 @@ class HySoMiCalibrationConfig:
     initial : tuple of float
         The six pools at t = 0 in mg C/g, in the order B_A, B_D, C_H, C_L, C_LS, CO2
         (CO2 must be 0: cumulative series are offset to start at 0).
+    held_out : tuple of str
+        Channels compared with the fit but not fitted (validation): ``co2``, ``co2_rate``,
+        ``biomass``, ``glucose``. A rate CO2 column always holds out its integrated ``co2``.
+    noise : str
+        Observation noise model giving each residual's sigma: ``constant`` (one sigma per
+        channel, estimated from the residuals), ``proportional`` (sigma = c max(|y|, floor),
+        c estimated) or ``replicates`` (the replicates' standard deviation at each time).
+    noise_floor : float
+        Smallest sigma scale as a fraction of the channel's largest |value|.
+    n_screen : int
+        Latin-hypercube candidates (unbounded transform, [-3, 3]) whose chi2 is screened.
     n_starts : int
-        Latin-hypercube starts per series.
-    adam_steps, polish_steps : int
-        Adam iterations on every start; BFGS iterations on the best one (0: no polish).
-    learning_rate : float
-        Adam step size on the unbounded parameters.
-    constraint_weight, biomass_weight : float
-        Weights of the relative constraint violations and of the biomass misfit, relative to
-        the CO2 misfit (mean squared error over the observations' variance).
+        Best candidates Levenberg-Marquardt starts from, per series.
+    explore_steps, max_steps : int
+        Levenberg-Marquardt iterations at most from every start, then from the best one.
+    lm_rtol, lm_atol : float
+        Stop when an accepted step lowers chi2 by less than ``lm_rtol`` chi2, or when no
+        unbounded parameter moves by more than ``lm_atol``.
+    constraint_weight : float
+        Weight of the squared relative constraint violations (a 1 % violation costs as much
+        as one observation one sigma off at weight 1).
+    constraint_points : int
+        Save points, spread geometrically over each series, where the constraints are
+        evaluated during the fit (besides the observation times).
+    max_hours : float
+        Longest series accepted, in hours (a longer span is refused before any compute).
+    uncertainty : str
+        ``none``, ``profile`` (profile-likelihood intervals) or ``mcmc`` (NUTS posterior).
+    level : float
+        Level of the intervals and bands.
+    profile_points : int
+        Grid points per side of each profile (at 1, 2, ... Wald standard errors), plus the
+        box edge.
+    profile_steps : int
+        Levenberg-Marquardt iterations at most at each profile point.
+    profile_parameters : tuple of str
+        Parameters profiled (empty: all 13; the others get no interval).
+    mcmc_chains, mcmc_warmup, mcmc_samples, mcmc_tree_depth : int
+        NUTS chains, warm-up and kept draws per chain, largest tree depth.
+    band_draws : int
+        Posterior draws simulated for the predictive bands.
+    collinearity_threshold : float
+        Largest collinearity index of an identifiable parameter subset (Brun et al. 2001).
     seed : int
-        Seed of the starts.
+        Seed of the screen and the sampler.
     constraints : HySoMiConstraintConfig
         Constraint set (default: the real-data set).
     solver : SolverConfig
-        ODE solver settings.
+        ODE solver settings (default Kvaerno5, stiff-safe, forward-mode derivatives).
     """
 
     data: IncubationFormat = field(default_factory=IncubationFormat)
     initial: tuple[float, ...] = field(default_factory=_initial_pools)
-    n_starts: int = 8
-    adam_steps: int = 300
-    polish_steps: int = 200
-    learning_rate: float = 0.05
+    held_out: tuple[str, ...] = ()
+    noise: str = "constant"
+    noise_floor: float = 0.01
+    n_screen: int = 128
+    n_starts: int = 4
+    explore_steps: int = 30
+    max_steps: int = 100
+    lm_rtol: float = 1e-6
+    lm_atol: float = 1e-8
     constraint_weight: float = 1.0
-    biomass_weight: float = 1.0
+    constraint_points: int = 24
+    max_hours: float = 87_600.0
+    uncertainty: str = "none"
+    level: float = 0.95
+    profile_points: int = 3
+    profile_steps: int = 30
+    profile_parameters: tuple[str, ...] = ()
+    mcmc_chains: int = 4
+    mcmc_warmup: int = 200
+    mcmc_samples: int = 200
+    mcmc_tree_depth: int = 6
+    band_draws: int = 100
+    collinearity_threshold: float = 15.0
     seed: int = 0
     constraints: HySoMiConstraintConfig = field(
         default_factory=lambda: HySoMiConstraintConfig(setting="real")
     )
-    solver: SolverConfig = field(
-        default_factory=lambda: SolverConfig(rtol=1e-6, atol=1e-9, max_steps=4096)
-    )
+    solver: SolverConfig = field(default_factory=_calibration_solver)
 
     def __post_init__(self) -> None:
         _require(len(self.initial) == 6, f"initial must hold 6 pools; got {len(self.initial)}")
@@ -250,19 +343,56 @@ class HySoMiCalibrationConfig:
         )
         _require(self.initial[5] == 0, "initial CO2 must be 0 (series are offset to start at 0)")
         _require(sum(self.initial[:2]) > 0, "initial biomass B_A + B_D must be positive")
-        for name in ("n_starts", "adam_steps"):
+        for name in self.held_out:
+            _choice(name, CALIBRATION_CHANNELS, "held_out")
+        _choice(self.noise, NOISE_MODELS, "noise")
+        from soilsciml.models.hysomi import PARAM_NAMES
+
+        for name in self.profile_parameters:
+            _choice(name, PARAM_NAMES, "profile_parameters")
+        _choice(self.uncertainty, UNCERTAINTY_METHODS, "uncertainty")
+        limits = {
+            "n_screen": 1_000_000,
+            "n_starts": 10_000,
+            "explore_steps": 100_000,
+            "max_steps": 100_000,
+            "constraint_points": 10_000,
+            "profile_points": 100,
+            "profile_steps": 100_000,
+            "mcmc_chains": 1_000,
+            "mcmc_warmup": 1_000_000,
+            "mcmc_samples": 1_000_000,
+            "mcmc_tree_depth": 12,
+            "band_draws": 100_000,
+        }
+        for name, most in limits.items():
             value = getattr(self, name)
             _require(
-                isinstance(value, int) and value >= 1,
-                f"{name} must be a positive integer; got {value!r}",
+                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most,
+                f"{name} must be an integer in [1, {most}]; got {value!r}",
             )
         _require(
-            isinstance(self.polish_steps, int) and self.polish_steps >= 0,
-            f"polish_steps must be a non-negative integer; got {self.polish_steps!r}",
+            self.n_starts <= self.n_screen,
+            f"n_starts ({self.n_starts}) must not exceed n_screen ({self.n_screen})",
         )
-        _positive(self.learning_rate, "learning_rate")
-        for name in ("constraint_weight", "biomass_weight"):
-            _require(getattr(self, name) >= 0, f"{name} must be >= 0; got {getattr(self, name)}")
+        for name, low, high in (
+            ("noise_floor", 0.0, 1.0),
+            ("lm_rtol", 0.0, 1.0),
+            ("lm_atol", 0.0, 1.0),
+            ("level", 0.0, 1.0),
+        ):
+            value = getattr(self, name)
+            _require(low < value < high, f"{name} must lie in ({low:g}, {high:g}); got {value!r}")
+        for name in ("constraint_weight", "max_hours", "collinearity_threshold"):
+            value = getattr(self, name)
+            _require(
+                0 <= value < float("inf"), f"{name} must be a finite number >= 0; got {value!r}"
+            )
+        _positive(self.max_hours, "max_hours")
+        _require(
+            self.collinearity_threshold > 1,
+            f"collinearity_threshold must be > 1; got {self.collinearity_threshold}",
+        )
 
 
 HYSOMI_MODELS = ("hysomi", "unconstrained", "all_states", "ml")

@@ -1,17 +1,19 @@
 """Calibrate the HySoMi PBM to incubation series (spec section 7).
 
-Without traits, the 13 parameters of each series are free variables inside the box, fitted to
-its cumulative CO2 (and biomass, where observed) under a constraint set (the real-data set by
-default); see ``engines.jax_calibrate`` for the loss and the optimiser. The series come from
-``data.incubation.read_incubation``; the result is one Dataset (observations, fitted pools,
-parameters, fit statistics, constraint satisfaction), written to a run directory with
-``fit.json``, ``results.nc``, ``config.toml`` and a figure per series.
+Without traits, the 13 parameters of each series are free variables inside the box, fitted by
+weighted least squares to its observation channels (cumulative CO2, respiration rates,
+biomass, glucose: each fitted or held out for validation) under a constraint set (the
+real-data set by default); see ``engines.jax.calibrate`` for the residuals and the
+Levenberg-Marquardt kernel. Per series: a Latin-hypercube screen in the unbounded transform,
+Levenberg-Marquardt from the best candidates, the best polished, and (noise models
+``constant`` and ``proportional``) each channel's sigma re-estimated from the residuals and
+polished again. Intervals (``profile`` or ``mcmc``) come from ``hysomi.uncertainty``,
+identifiability from ``hysomi.identifiability``; results and the run directory from
+``hysomi.calibration_output``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,18 @@ import numpy as np
 import xarray as xr
 from scipy.stats import qmc
 
-from soilsciml import __version__
-from soilsciml.config import HySoMiCalibrationConfig, save_config, to_dict
-from soilsciml.data.io import save_dataset
-from soilsciml.engines.base import SOLVE_MESSAGES
+from soilsciml.config import HySoMiCalibrationConfig
+from soilsciml.hysomi import identifiability, uncertainty
+from soilsciml.hysomi.calibration_output import (
+    calibration_report,
+    result_dataset,
+    write_calibration,
+)
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
 __all__ = [
+    "CHANNEL_VARIABLES",
     "InitialPoolError",
     "calibrate_hysomi",
     "calibration_report",
@@ -36,10 +42,21 @@ __all__ = [
 ]
 
 _CO2 = model.STATE_NAMES.index("CO2")
-_B_A, _B_D = model.STATE_NAMES.index("B_A"), model.STATE_NAMES.index("B_D")
 
 #: Pools a user may set at t = 0 (CO2 always starts at 0).
 SETTABLE_POOLS = model.STATE_NAMES[:_CO2]
+
+#: Channel name -> (kernel kind, unit): each channel is the Dataset variable of its name.
+CHANNEL_VARIABLES = {
+    "co2": ("co2", "mg C/g"),
+    "co2_rate": ("co2_rate", "mg C/(g h)"),
+    "biomass": ("biomass", "mg C/g"),
+    "glucose": ("c_l", "mg C/g"),
+}
+
+#: Observation and save-point counts are padded up to multiples of these, so that problems
+#: of similar size share one compilation.
+_OBS_BUCKET, _TIME_BUCKET = 8, 16
 
 
 class InitialPoolError(ValueError):
@@ -84,68 +101,167 @@ def initial_pools(
     return tuple(pools)
 
 
-def _save_times(obs_times: np.ndarray) -> np.ndarray:
-    """The hourly points up to the last observation and the observation times, in hours."""
+def _channels(ds: xr.Dataset, config: HySoMiCalibrationConfig) -> list[tuple[str, bool]]:
+    """(name, fitted) of every channel the series hold, checked against ``held_out``."""
+    present = [name for name in CHANNEL_VARIABLES if name in ds]
+    for name in config.held_out:
+        if name not in present:
+            raise ValueError(
+                f"held-out channel {name!r} has no data; the series hold {', '.join(present)}"
+            )
+    held = set(config.held_out)
+    if ds.attrs.get("co2_kind") == "rate":
+        held.add("co2")  # integrated from the rates: compared, not fitted twice
+    channels = [(name, name not in held) for name in present]
+    if not any(fitted for _, fitted in channels):
+        raise ValueError("every channel is held out: at least one must be fitted")
+    return channels
+
+
+def _pad(array: np.ndarray, length: int, axis: int, mode: str = "constant") -> np.ndarray:
+    widths = [(0, 0)] * array.ndim
+    widths[axis] = (0, length - array.shape[axis])
+    return np.pad(array, widths, mode=mode)
+
+
+def _bucket(n: int, size: int) -> int:
+    return int(np.ceil(n / size) * size)
+
+
+def _save_grid(obs_times: np.ndarray, points: int) -> np.ndarray:
+    """t = 0, the observation times and ``points`` geometric points up to the last one (h)."""
     span = float(np.max(obs_times))
-    return np.unique(np.concatenate([np.arange(np.floor(span) + 1.0), obs_times]))
+    spread = np.geomspace(min(1.0, span / 100.0), span, points) if span > 0 else np.zeros(1)
+    return np.unique(np.concatenate([[0.0], obs_times, spread]))
 
 
-def _problem(ds: xr.Dataset, initial: np.ndarray):
-    """Padded arrays of every series and each series' own save times."""
-    from soilsciml.engines.jax.calibrate import CalibrationProblem
+def _sigma(time: np.ndarray, values: np.ndarray, noise: str, floor: float) -> np.ndarray:
+    """Initial sigma (N,) of one series' channel under the noise model (NaN where missing)."""
+    observed = np.isfinite(values)
+    sigma = np.full(values.shape, np.nan)
+    if not observed.any():
+        return sigma
+    lowest = max(floor * float(np.max(np.abs(values[observed]))), 1e-12)
+    spreads, variances = {}, []
+    for t in np.unique(time[observed]):
+        group = values[observed & (time == t)]
+        if group.size >= 2:
+            spreads[t] = float(np.std(group, ddof=1))
+            variances.append(spreads[t] ** 2)
+    pooled = float(np.sqrt(np.mean(variances))) if variances else np.nan
+    if noise == "proportional":
+        sigma[observed] = 0.05 * np.maximum(np.abs(values[observed]), lowest)
+    elif noise == "replicates" and spreads:
+        at_time = np.array([spreads.get(t, pooled) for t in time[observed]])
+        sigma[observed] = np.maximum(at_time, lowest)
+    else:  # constant (or replicates without any replicate): one sigma for the channel
+        guess = pooled if np.isfinite(pooled) else 0.02 * lowest / floor
+        sigma[observed] = max(guess, lowest)
+    return sigma
+
+
+def _problem(ds, config, channels, constraints):
+    """The kernel, its problem, the unpadded save grids and the initial sigmas (S, C, N)."""
+    from soilsciml.engines.jax.calibrate import (
+        CalibrationKernel,
+        CalibrationProblem,
+        CalibrationSettings,
+    )
 
     time = ds["time"].values
-    co2 = ds["co2"].values
-    biomass = ds["biomass"].values if "biomass" in ds else np.full_like(co2, np.nan)
-    grids = [_save_times(t[~np.isnan(t)]) for t in time]
-    length = max(g.size for g in grids)
-    times = np.stack([np.pad(g, (0, length - g.size), mode="edge") for g in grids])
+    grids = [_save_grid(t[np.isfinite(t)], config.constraint_points) for t in time]
+    length = _bucket(max(g.size for g in grids), _TIME_BUCKET)
+    width = _bucket(time.shape[1], _OBS_BUCKET)
+    times = np.stack([_pad(g, length, 0, mode="edge") for g in grids])
     index = np.stack(
-        [
-            np.searchsorted(g, np.nan_to_num(t), side="left")
-            for g, t in zip(grids, time, strict=True)
-        ]
+        [np.searchsorted(g, np.nan_to_num(t)) for g, t in zip(grids, time, strict=True)]
     )
+    observed = np.stack([ds[name].values for name, _ in channels], axis=1)
+    sigma = np.stack(
+        [
+            np.stack(
+                [
+                    _sigma(t, v, config.noise, config.noise_floor)
+                    for t, v in zip(time, obs, strict=True)
+                ]
+            )
+            for obs in np.moveaxis(observed, 1, 0)
+        ],
+        axis=1,
+    )
+    fitted = np.array([f for _, f in channels], dtype=float)[None, :, None]
+    weight = np.where(np.isfinite(observed), fitted / np.where(np.isfinite(sigma), sigma, 1.0), 0.0)
     problem = CalibrationProblem(
         times=times,
-        initial=np.broadcast_to(initial, (len(grids), initial.size)).copy(),
-        obs_index=index,
-        co2=np.nan_to_num(co2),
-        co2_mask=np.isfinite(co2).astype(float),
-        biomass=np.nan_to_num(biomass),
-        biomass_mask=np.isfinite(biomass).astype(float),
+        initial=np.broadcast_to(np.asarray(config.initial, float), (len(grids), 6)).copy(),
+        index=_pad(np.broadcast_to(index[:, None], observed.shape), width, 2).astype(np.int32),
+        observed=_pad(np.nan_to_num(observed), width, 2),
+        weight=_pad(weight, width, 2),
     )
-    return problem, grids
+    settings = CalibrationSettings(
+        channels=tuple(CHANNEL_VARIABLES[name][0] for name, _ in channels),
+        constraints=constraints,
+        temperature=config.constraints.temperature,
+        constraint_weight=config.constraint_weight,
+        rtol=config.lm_rtol,
+        atol=config.lm_atol,
+        solver=config.solver,
+    )
+    return CalibrationKernel(problem, settings), grids, sigma
 
 
-def _starts(n_series: int, n_starts: int, seed: int) -> np.ndarray:
-    """Latin-hypercube starting parameters (S, K, 13) in the inner 90 % of the box."""
-    sampler = qmc.LatinHypercube(d=len(model.PARAMETERS), seed=seed)
-    unit = 0.05 + 0.9 * sampler.random(n_series * n_starts)
-    params = qmc.scale(unit, model.LOWER, model.UPPER)
-    return params.reshape(n_series, n_starts, len(model.PARAMETERS))
+def _screen(n_series: int, config: HySoMiCalibrationConfig) -> np.ndarray:
+    """Latin-hypercube candidates (S, M, 13) in the unbounded transform, each in [-3, 3]."""
+    sampler = qmc.LatinHypercube(d=len(model.PARAMETERS), seed=config.seed)
+    unit = sampler.random(n_series * config.n_screen)
+    return (-3.0 + 6.0 * unit).reshape(n_series, config.n_screen, len(model.PARAMETERS))
 
 
-def _r2_rmse(pred: np.ndarray, observed: np.ndarray) -> tuple[float, float]:
-    keep = np.isfinite(observed) & np.isfinite(pred)
-    if keep.sum() < 2:
-        return float("nan"), float("nan")
-    residual = pred[keep] - observed[keep]
-    total = np.sum((observed[keep] - observed[keep].mean()) ** 2)
-    return float(1.0 - np.sum(residual**2) / total), float(np.sqrt(np.mean(residual**2)))
+def _rescaled_weight(kernel, fit, channels) -> tuple[np.ndarray, np.ndarray]:
+    """Weights over each channel's residual RMS (in sigmas, n/(n - 13) corrected); the RMS."""
+    weight = kernel.problem.weight
+    residual = weight * (fit["at_obs"] - kernel.problem.observed)
+    count = np.sum(weight > 0, axis=-1)
+    dof = np.maximum(count.sum(axis=1, keepdims=True) - len(model.PARAMETERS), 1)
+    dof = dof / np.maximum(count.sum(axis=1, keepdims=True), 1)
+    scale = np.sqrt(np.nansum(residual**2, axis=-1) / np.maximum(count, 1) / dof)
+    scale = np.where(np.isfinite(scale) & (scale > 0) & (count > 0), scale, 1.0)
+    return weight / scale[..., None], scale
 
 
-def _constraint_table(constraints, grids, states, params):
-    """Hard pass/fail and violation ``max(a v1 - b v2, 0)`` per series and constraint."""
-    passed = np.zeros((len(grids), len(constraints)), dtype=bool)
-    violation = np.zeros(passed.shape)
-    for s, grid in enumerate(grids):
-        trajectory = states[s, : grid.size]
-        passed[s] = cons.hard_check(constraints, trajectory, grid, params[s])
-        for k, constraint in enumerate(constraints):
-            left, right = constraint.sides(trajectory, grid, params[s])
-            violation[s, k] = max(float(left - right), 0.0)
-    return passed, violation
+def _fit(kernel, config, channels) -> tuple[Any, dict[str, np.ndarray]]:
+    """Screen, explore from the best candidates, polish, re-weight; (kernel, best fit)."""
+    candidates = _screen(kernel.problem.times.shape[0], config)
+    chi2 = kernel.screen(candidates)
+    order = np.argsort(chi2, axis=1)[:, : config.n_starts]
+    best = None
+    for k in range(config.n_starts):
+        start = np.take_along_axis(candidates, order[:, k, None, None], axis=1)[:, 0]
+        result = kernel.least_squares(start, config.explore_steps)
+        if best is None:
+            best = result
+        else:
+            better = result["chi2"] < best["chi2"]
+            best = {key: _where(better, result[key], best[key]) for key in best}
+    fit = kernel.least_squares(best["raw"], config.max_steps)
+    if config.noise != "replicates":
+        weight, _ = _rescaled_weight(kernel, fit, channels)
+        kernel = kernel.with_weight(weight)
+        fit = kernel.least_squares(fit["raw"], config.max_steps)
+    fit["screen_chi2"] = chi2
+    fit["explore_chi2"] = best["chi2"]
+    return kernel, fit
+
+
+def _where(mask: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    return np.where(mask.reshape(mask.shape + (1,) * (new.ndim - 1)), new, old)
+
+
+def _sigma_used(kernel, sigma) -> np.ndarray:
+    """Sigma of every observation (S, C, N): the last polish's weights for fitted channels,
+    the noise model's own (from the data, not the misfit) for held-out ones."""
+    weight = kernel.problem.weight[:, :, : sigma.shape[2]]
+    return np.where(weight > 0, 1.0 / np.where(weight > 0, weight, 1.0), sigma)
 
 
 def calibrate_hysomi(
@@ -156,9 +272,11 @@ def calibrate_hysomi(
     Parameters
     ----------
     ds : xarray.Dataset
-        Dims (series, obs): ``time`` (h), ``co2`` (cumulative, mg C/g), optional ``biomass``.
+        Dims (series, obs): ``time`` (h), ``co2`` (cumulative, mg C/g), optional
+        ``co2_rate`` (mg C/(g h)), ``biomass`` and ``glucose`` (mg C/g).
     config : HySoMiCalibrationConfig, optional
-        Initial pools, starts, optimiser, constraint set and solver.
+        Initial pools, channels held out, noise model, optimiser, uncertainty method,
+        constraint set and solver.
     model_dir : Path, optional
         Run directory of a trained HySoMi trait network, to calibrate through it from the
         series' traits. Not available yet: passing one raises ``NotImplementedError``.
@@ -166,14 +284,20 @@ def calibrate_hysomi(
     Returns
     -------
     xarray.Dataset
-        The observations (``obs_time``, ``co2``, ``biomass``), the fit at the observations
-        (``co2_fit``, ``biomass_fit``), fitted ``params`` (series, param), the six pools on
-        the hourly grid (``states``, NaN past each series' last observation), ``co2_r2``,
-        ``co2_rmse``, ``loss``, ``status`` (series,), ``constraint_passed`` and
-        ``constraint_violation`` (series, constraint); every setting in ``attrs``.
-    """
-    from soilsciml.engines.jax.calibrate import CalibrationSettings, fit_parameters
+        Observations and fit of every channel (``<channel>``, ``<channel>_fit``, both (series,
+        obs)), ``sigma`` (series, channel, obs), channel metrics (``r2``, ``rmse``, ``bias``,
+        (series, channel)), ``params`` with ``params_lower`` / ``params_upper`` (series,
+        param), the pools on a dense time grid with their band (``states``,
+        ``states_lower``, ``states_upper``), profiles or posterior draws, identifiability,
+        ``status`` and constraint satisfaction; every setting in ``attrs``. See the docs
+        page ``calibration.md``.
 
+    Raises
+    ------
+    ValueError
+        For missing variables, a held-out channel without data, or a series longer than
+        ``config.max_hours`` (before any compute).
+    """
     config = config or HySoMiCalibrationConfig()
     if model_dir is not None:
         raise NotImplementedError(
@@ -183,178 +307,26 @@ def calibrate_hysomi(
     for name in ("time", "co2"):
         if name not in ds:
             raise ValueError(f"variable {name!r} is missing; read series with read_incubation")
-    constraints = cons.constraint_set(config.constraints.setting, config.constraints.factors())
-    problem, grids = _problem(ds, np.asarray(config.initial, dtype=float))
-    settings = CalibrationSettings(
-        constraints=constraints,
-        temperature=config.constraints.temperature,
-        constraint_weight=config.constraint_weight,
-        biomass_weight=config.biomass_weight,
-        adam_steps=config.adam_steps,
-        polish_steps=config.polish_steps,
-        learning_rate=config.learning_rate,
-        solver=config.solver,
+    span = float(np.nanmax(ds["time"].values))
+    if not span <= config.max_hours:
+        raise ValueError(
+            f"the series span {span:.6g} h, beyond max_hours = {config.max_hours:g} h; check "
+            "the time unit (--time-unit) or raise max_hours"
+        )
+    channels = _channels(ds, config)
+    factors = config.constraints.factors()
+    if config.constraints.setting == "real" and "P11" not in factors:
+        factors["P11"] = 0.9 ** (span / model.HORIZON_HOURS)  # 10 % per 7 days, as 15 h
+    constraints = cons.constraint_set(config.constraints.setting, factors)
+    kernel, grids, sigma = _problem(ds, config, channels, constraints)
+    kernel, fit = _fit(kernel, config, channels)
+    fit["sigma"] = _sigma_used(kernel, sigma)
+    dense = uncertainty.dense_times(grids)
+    fit["states"], fit["codes"] = uncertainty.simulate(
+        fit["params"], kernel.problem.initial, dense, config, codes=True
     )
-    starts = _starts(len(grids), config.n_starts, config.seed)
-    fit = fit_parameters(problem, starts, settings)
-    return _result_dataset(ds, config, constraints, problem, grids, fit)
-
-
-def _result_dataset(ds, config, constraints, problem, grids, fit) -> xr.Dataset:
-    from soilsciml.engines.jax.calibrate import FAILED_LOSS
-
-    n_series = len(grids)
-    states = fit["states"]
-    at_obs = np.take_along_axis(states, problem.obs_index[..., None], axis=1)
-    observed = np.isfinite(ds["time"].values)
-    co2_fit = np.where(observed, at_obs[..., _CO2], np.nan)
-    biomass_fit = np.where(observed, at_obs[..., _B_A] + at_obs[..., _B_D], np.nan)
-    hours = np.arange(np.floor(max(g[-1] for g in grids)) + 1.0)
-    hourly = np.full((n_series, hours.size, len(model.STATE_NAMES)), np.nan)
-    fit_stats = np.full((n_series, 4), np.nan)
-    status = []
-    for s, grid in enumerate(grids):
-        on_hour = np.isin(grid, hours)
-        hourly[s, : on_hour.sum()] = states[s, : grid.size][on_hour]
-        code = int(fit["codes"][s])
-        ok = code == 0 and fit["loss"][s] < FAILED_LOSS
-        failure = SOLVE_MESSAGES.get(code) if code else "the best start's loss is not finite"
-        status.append("ok" if ok else failure or f"solver failure (code {code})")
-        fit_stats[s, :2] = _r2_rmse(co2_fit[s], ds["co2"].values[s])
-        if "biomass" in ds:
-            fit_stats[s, 2:] = _r2_rmse(biomass_fit[s], ds["biomass"].values[s])
-    passed, violation = _constraint_table(constraints, grids, states, fit["params"])
-    series, obs = ("series",), ("series", "obs")
-    carbon = "mg C/g"
-    data = {
-        "obs_time": (obs, ds["time"].values, {"long_name": "observation time", "units": "h"}),
-        "co2": (obs, ds["co2"].values, dict(ds["co2"].attrs)),
-        "co2_fit": (obs, co2_fit, {"long_name": "fitted cumulative CO2", "units": carbon}),
-        "params": (
-            ("series", "param"),
-            fit["params"],
-            {"long_name": "fitted biokinetic parameters", "units": "see param_units"},
-        ),
-        "states": (
-            ("series", "time", "state"),
-            hourly,
-            {"long_name": "fitted carbon pools", "units": carbon},
-        ),
-        "co2_r2": (series, fit_stats[:, 0], {"long_name": "R2 of cumulative CO2", "units": "1"}),
-        "co2_rmse": (
-            series,
-            fit_stats[:, 1],
-            {"long_name": "RMSE of cumulative CO2", "units": carbon},
-        ),
-        "loss": (series, fit["loss"], {"long_name": "calibration loss", "units": "1"}),
-        "status": (series, np.array(status, dtype=object), {"long_name": "fit status"}),
-        "constraint_passed": (
-            ("series", "constraint"),
-            passed.astype(np.int8),
-            {"long_name": "constraint satisfied on the fitted trajectory (1 = yes)", "units": "1"},
-        ),
-        "constraint_violation": (
-            ("series", "constraint"),
-            violation,
-            {"long_name": "max(a v1 - b v2, 0) in the constraint's units", "units": "various"},
-        ),
-    }
-    if "biomass" in ds:
-        data["biomass"] = (obs, ds["biomass"].values, dict(ds["biomass"].attrs))
-        data["biomass_fit"] = (
-            obs,
-            biomass_fit,
-            {"long_name": "fitted microbial biomass B_A + B_D", "units": carbon},
-        )
-        data["biomass_r2"] = (series, fit_stats[:, 2], {"long_name": "R2 of biomass", "units": "1"})
-        data["biomass_rmse"] = (
-            series,
-            fit_stats[:, 3],
-            {"long_name": "RMSE of biomass", "units": carbon},
-        )
-    coords = {
-        "series": ds["series"].values,
-        "time": ("time", hours, {"long_name": "time since the pulse", "units": "h"}),
-        "state": ("state", list(model.STATE_NAMES), {"long_name": "carbon pool"}),
-        "param": ("param", list(model.PARAM_NAMES), {"long_name": "biokinetic parameter"}),
-        "param_units": ("param", [p.unit for p in model.PARAMETERS]),
-        "constraint": ("constraint", [c.label for c in constraints]),
-        "constraint_description": ("constraint", [c.description for c in constraints]),
-    }
-    attrs = {
-        "title": "HySoMi calibration to incubation series",
-        "source": ds.attrs.get("source", ""),
-        "co2_kind": ds.attrs.get("co2_kind", "cumulative"),
-        "format": ds.attrs.get("format", ""),
-        "config": json.dumps(to_dict(config)),
-        "soilsciml_version": __version__,
-    }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
-
-
-def _number(value: Any) -> float | None:
-    """A float for JSON; None where not finite (no fit statistic, failed solve)."""
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
-def calibration_report(result: xr.Dataset) -> dict[str, Any]:
-    """The content of ``fit.json``: per series parameters with units, fit and constraints.
-
-    Statistics that do not exist (biomass R2 of a series without biomass) are ``null``.
-    """
-    series = []
-    for name in result["series"].values:
-        row = result.sel(series=name)
-        entry = {
-            "series": str(name),
-            "status": str(row["status"].values),
-            "n_co2": int(np.isfinite(row["co2"].values).sum()),
-            "co2_r2": _number(row["co2_r2"]),
-            "co2_rmse_mg_C_per_g": _number(row["co2_rmse"]),
-            "loss": _number(row["loss"]),
-            "parameters": {
-                p.name: {"value": float(v), "unit": p.unit}
-                for p, v in zip(model.PARAMETERS, row["params"].values, strict=True)
-            },
-            "constraints": {
-                str(label): {
-                    "description": str(description),
-                    "passed": bool(passed),
-                    "violation": _number(violation),
-                }
-                for label, description, passed, violation in zip(
-                    result["constraint"].values,
-                    result["constraint_description"].values,
-                    row["constraint_passed"].values,
-                    row["constraint_violation"].values,
-                    strict=True,
-                )
-            },
-        }
-        if "biomass_r2" in result:
-            entry["biomass_r2"] = _number(row["biomass_r2"])
-            entry["biomass_rmse_mg_C_per_g"] = _number(row["biomass_rmse"])
-        series.append(entry)
-    return {"source": result.attrs["source"], "series": series}
-
-
-def write_calibration(
-    result: xr.Dataset, config: HySoMiCalibrationConfig, run_dir: str | Path
-) -> list[Path]:
-    """Write ``fit.json``, ``results.nc``, ``config.toml`` and ``fit_<series>.png``."""
-    from soilsciml.plots.calibration import close, plot_calibration
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    report = run_dir / "fit.json"
-    report.write_text(json.dumps(calibration_report(result), indent=2) + "\n")
-    paths = [report, save_dataset(result, run_dir / "results.nc")]
-    paths.append(save_config(config, run_dir / "config.toml"))
-    for name in result["series"].values:
-        figure = plot_calibration(result, name)
-        path = run_dir / f"fit_{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(name))}.png"
-        figure.savefig(path, dpi=120)
-        close(figure)
-        paths.append(path)
-    return paths
+    spread = uncertainty.estimate(kernel, fit, dense, config)
+    ident = identifiability.analyse(fit, channels, config.collinearity_threshold)
+    return result_dataset(
+        ds, config, channels, constraints, grids, dense, fit, spread, ident, factors
+    )

@@ -150,7 +150,9 @@ def read_incubation(path: str | Path, fmt: IncubationFormat | None = None) -> xr
     -------
     xarray.Dataset
         ``time`` (h), ``co2`` (cumulative, mg C/g), ``co2_input`` (as read, converted),
-        optionally ``biomass`` (mg C/g) and ``traits``, ``co2_offset`` (series,); rows of a
+        optionally ``biomass`` (mg C/g, the column divided by ``kec``), ``glucose`` (mg C/g),
+        ``co2_rate`` (mg C/(g h): the rate column, or the CO2 column of a rate series) and
+        ``traits``, ``co2_offset`` (series,); rows of a
         series sorted by time (replicates in file order), padded with NaN to a common length.
 
     Raises
@@ -185,17 +187,22 @@ def read_incubation(path: str | Path, fmt: IncubationFormat | None = None) -> xr
             "(time is counted from the pulse)"
         )
     co2 = _numbers(path, columns, labels, fmt.co2_column, True) * CARBON_UNITS[fmt.co2_unit]
+    rate_hours = TIME_UNITS[fmt.rate_time_unit or fmt.time_unit]
     if fmt.co2_kind == "rate":
-        co2 /= hours
-    biomass = None
-    if fmt.biomass_column is not None:
-        biomass = _numbers(path, columns, labels, fmt.biomass_column, True)
-        biomass *= CARBON_UNITS[fmt.biomass_unit]
-        negative = np.flatnonzero(biomass < 0)
+        co2 /= rate_hours
+    extra = {}
+    for key, column, factor in (
+        ("biomass", fmt.biomass_column, CARBON_UNITS[fmt.biomass_unit] / fmt.kec),
+        ("glucose", fmt.glucose_column, CARBON_UNITS[fmt.glucose_unit]),
+        ("co2_rate", fmt.rate_column, CARBON_UNITS[fmt.co2_unit] / rate_hours),
+    ):
+        if column is None:
+            continue
+        values = _numbers(path, columns, labels, column, True) * factor
+        negative = np.flatnonzero(values < 0)
         if negative.size:
-            raise IncubationError(
-                f"{path} {labels[negative[0]]}: column {fmt.biomass_column!r} is negative"
-            )
+            raise IncubationError(f"{path} {labels[negative[0]]}: column {column!r} is negative")
+        extra[key] = values
     if fmt.series_column in columns:
         names = [str(v).strip() for v in columns[fmt.series_column]]
         missing = [labels[i] for i, name in enumerate(names) if name.lower() in _MISSING]
@@ -205,19 +212,20 @@ def read_incubation(path: str | Path, fmt: IncubationFormat | None = None) -> xr
         names = [path.stem] * len(labels)
     trait_names = sorted(c for c in columns if c.startswith(TRAIT_PREFIX))
     traits = {c: _numbers(path, columns, labels, c, allow_missing=False) for c in trait_names}
-    ds = _series_dataset(path, names, labels, time, co2, biomass, traits, fmt)
+    ds = _series_dataset(path, names, labels, time, co2, extra, traits, fmt)
     ds.attrs["format"] = json.dumps(dataclasses.asdict(fmt))
     return ds
 
 
-def _series_dataset(path, names, labels, time, co2, biomass, traits, fmt):
+def _series_dataset(path, names, labels, time, co2, extra, traits, fmt):
     series = list(dict.fromkeys(names))
     names = np.asarray(names)
     rows = [np.flatnonzero(names == s) for s in series]
     rows = [r[np.argsort(time[r], kind="stable")] for r in rows]
     width = max(r.size for r in rows)
     shape = (len(series), width)
-    out = {key: np.full(shape, np.nan) for key in ("time", "co2", "co2_input", "biomass")}
+    keys = ("time", "co2", "co2_input", *extra, *(("co2_rate",) if fmt.co2_kind == "rate" else ()))
+    out = {key: np.full(shape, np.nan) for key in keys}
     offsets = np.zeros(len(series))
     trait_values = np.zeros((len(series), len(traits)))
     for s, (name, r) in enumerate(zip(series, rows, strict=True)):
@@ -237,8 +245,10 @@ def _series_dataset(path, names, labels, time, co2, biomass, traits, fmt):
         out["time"][s, : r.size] = t
         out["co2"][s, : r.size] = cumulative
         out["co2_input"][s, : r.size] = value
-        if biomass is not None:
-            out["biomass"][s, : r.size] = biomass[r]
+        for key, values in extra.items():
+            out[key][s, : r.size] = values[r]
+        if fmt.co2_kind == "rate":
+            out["co2_rate"][s, : r.size] = value
         for j, (trait, values) in enumerate(traits.items()):
             if np.unique(values[r]).size > 1:
                 raise IncubationError(
@@ -263,12 +273,14 @@ def _series_dataset(path, names, labels, time, co2, biomass, traits, fmt):
             {"long_name": "CO2 at t = 0 subtracted from a cumulative series", "units": "mg C/g"},
         ),
     }
-    if biomass is not None:
-        data["biomass"] = (
-            dims,
-            out["biomass"],
-            {"long_name": "microbial biomass carbon B_A + B_D", "units": "mg C/g"},
-        )
+    described = {
+        "biomass": ("microbial biomass carbon B_A + B_D (column / kec)", "mg C/g"),
+        "glucose": ("measured glucose or dissolved organic carbon, compared with C_L", "mg C/g"),
+        "co2_rate": ("respiration rate dCO2/dt", "mg C/(g h)"),
+    }
+    for key, (long_name, units) in described.items():
+        if key in out:
+            data[key] = (dims, out[key], {"long_name": long_name, "units": units})
     coords = {"series": ("series", series, {"long_name": "incubation series"})}
     if traits:
         data["traits"] = (("series", "trait"), trait_values, {"long_name": "traits", "units": "1"})

@@ -1,36 +1,60 @@
-"""HySoMi calibration kernel of the JAX engine: fit the 13 parameters to observed series.
+"""HySoMi calibration kernel of the JAX engine: weighted least squares on the observations.
 
-Each series is fitted on its own (its own initial pools, observation times and constraint
-horizon), all series and all starts at once: the parameters are free variables inside the box
-through ``models.hysomi.to_box``; the loss is the scaled CO2 misfit plus relative soft
-constraint violations (plus the scaled biomass misfit where biomass is observed). Several
-Latin-hypercube starts per series run Adam together (``vmap``); the best start of each series is
-then polished with BFGS (optimistix). Everything is one compiled function per problem shape.
+Each series has one residual vector: ``(model - observation) / sigma`` for every fitted
+observation (replicates separate, zero where missing or held out), then one residual per
+constraint, ``sqrt(constraint_weight) * relative violation / CONSTRAINT_TOLERANCE``. The fit is
+Levenberg-Marquardt (optimistix) on the unbounded parameters ``raw`` (``to_box(raw)`` in the
+box) with a forward-mode Jacobian through the solve (diffrax ``ForwardMode``), every start of
+every series at once (``vmap``); the solve saves only at the observation times and the few
+points where the constraints are evaluated. A profile holds one parameter at each grid value
+and re-fits the other twelve, all parameters and grid values at once. ``jax.jit`` compiles
+each function once per problem shape; the callers pad shapes to buckets so that similar
+problems share one compilation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-import optimistix as optx
 
 from soilsciml.config import SolverConfig
-from soilsciml.engines.jax.pbm import simulate_states
+from soilsciml.engines.jax.solve import solve
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
-__all__ = ["CalibrationProblem", "CalibrationSettings", "fit_parameters"]
+__all__ = [
+    "CHANNEL_KINDS",
+    "CONSTRAINT_TOLERANCE",
+    "FAILED_RESIDUAL",
+    "RAW_LIMIT",
+    "CalibrationKernel",
+    "CalibrationProblem",
+    "CalibrationSettings",
+    "residuals",
+]
 
-_CO2 = model.STATE_NAMES.index("CO2")
+_CO2, _C_L = model.STATE_NAMES.index("CO2"), model.STATE_NAMES.index("C_L")
 _B_A, _B_D = model.STATE_NAMES.index("B_A"), model.STATE_NAMES.index("B_D")
+N_PARAMS = len(model.PARAMETERS)
 
-#: Loss of a start whose solve failed: far above any fit, so it is never picked.
-FAILED_LOSS = 1e3
+#: Model quantities an observation channel can be compared with (all in mg C/g, the rate in
+#: mg C/(g h)): cumulative CO2, the respiration rate dCO2/dt, B_A + B_D, C_L.
+CHANNEL_KINDS = ("co2", "co2_rate", "biomass", "c_l")
+
+#: A relative constraint violation of this size costs as much as one observation one sigma off
+#: (at ``constraint_weight`` 1).
+CONSTRAINT_TOLERANCE = 0.01
+
+#: Unbounded parameters are kept within +-RAW_LIMIT (1e-6 of the box width from its ends).
+RAW_LIMIT = 14.0
+
+#: Every residual of a start whose solve failed: far above any fit, so it is never picked.
+FAILED_RESIDUAL = 1e3
 
 
 @dataclass(frozen=True)
@@ -40,197 +64,272 @@ class CalibrationProblem:
     Parameters
     ----------
     times : ndarray, shape (S, L)
-        Save times of each series in hours, increasing, starting at 0; the hourly points of the
-        horizon and the observation times, padded by repeating the last time.
+        Save times of each series in hours, non-decreasing, ``times[:, 0] = 0``: the
+        observation times and the constraint points, padded by repeating the last time.
     initial : ndarray, shape (S, 6)
         Pools at t = 0 in mg C/g.
-    obs_index : ndarray of int, shape (S, N)
-        Position in ``times`` of each observation.
-    co2, co2_mask : ndarray, shape (S, N)
-        Cumulative CO2 in mg C/g and 1 where observed, 0 where missing or padding.
-    biomass, biomass_mask : ndarray, shape (S, N)
-        Microbial biomass B_A + B_D in mg C/g and its mask (all zero when not observed).
+    index : ndarray of int, shape (S, C, N)
+        Position in ``times`` of each observation of each channel.
+    observed : ndarray, shape (S, C, N)
+        Observed values in the channel's unit (0 where missing).
+    weight : ndarray, shape (S, C, N)
+        1 / sigma of each fitted observation; 0 where missing, padded or held out.
     """
 
     times: np.ndarray
     initial: np.ndarray
-    obs_index: np.ndarray
-    co2: np.ndarray
-    co2_mask: np.ndarray
-    biomass: np.ndarray
-    biomass_mask: np.ndarray
+    index: np.ndarray
+    observed: np.ndarray
+    weight: np.ndarray
 
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    """Static settings of the fit (hashable: part of the compiled function's key).
+    """Static settings of the fit (hashable: part of the compiled functions' key).
 
     Parameters
     ----------
+    channels : tuple of str
+        Kind of each channel (:data:`CHANNEL_KINDS`), in the order of the problem's axis C.
     constraints : tuple of Constraint
         The constraint set penalised.
     temperature : float
         Softmax/sigmoid temperature of the smooth constraint functionals.
-    constraint_weight, biomass_weight : float
-        Weights of the constraint penalty and of the biomass misfit relative to the CO2 misfit.
-    adam_steps, polish_steps : int
-        Adam iterations on every start, then BFGS iterations on the best start.
-    learning_rate : float
-        Adam step size on the unbounded parameters.
+    constraint_weight : float
+        Weight of the squared constraint residuals.
+    rtol, atol : float
+        Levenberg-Marquardt stops when an accepted step lowers chi2 by less than ``rtol``
+        times chi2, or when no unbounded parameter moves by more than ``atol``.
     solver : SolverConfig
-        ODE solver settings.
+        ODE solver settings; the adjoint must support forward mode (``forward``).
     """
 
+    channels: tuple[str, ...]
     constraints: tuple[cons.Constraint, ...]
     temperature: float
     constraint_weight: float
-    biomass_weight: float
-    adam_steps: int
-    polish_steps: int
-    learning_rate: float
+    rtol: float
+    atol: float
     solver: SolverConfig
 
 
-def _scaled_misfit(pred, observed, mask):
-    """Masked mean squared error divided by the observations' variance (1 - R2 when fitted)."""
-    count = jnp.maximum(jnp.sum(mask), 1.0)
-    mean = jnp.sum(mask * observed) / count
-    variance = jnp.maximum(jnp.sum(mask * (observed - mean) ** 2) / count, 1e-12)
-    return jnp.sum(mask * (pred - observed) ** 2, axis=-1) / count / variance
+def _field(t, y, params):
+    return model.rhs(y, params, model.PHYSICS, xp=jnp)
 
 
-def _relative_violations(settings, states, times, params):
-    """relu(a v1 - b v2) / (|a v1| + |b v2|) per start and constraint: dimensionless."""
-    out = []
-    for constraint in settings.constraints:
-        left, right = constraint.sides(states, times, params, settings.temperature, jnp)
-        out.append(jnp.maximum(left - right, 0.0) / (jnp.abs(left) + jnp.abs(right) + 1e-12))
-    return jnp.stack(out, axis=-1)
+def _channel_values(states, params, kinds):
+    """Model value of each channel kind on the save times: (C, L)."""
+    values = []
+    for kind in kinds:
+        if kind == "co2":
+            values.append(states[:, _CO2])
+        elif kind == "co2_rate":
+            values.append(model.rhs(states, params, model.PHYSICS, xp=jnp)[:, _CO2])
+        elif kind == "biomass":
+            values.append(states[:, _B_A] + states[:, _B_D])
+        else:
+            values.append(states[:, _C_L])
+    return jnp.stack(values)
 
 
-def _series_loss(raw, series, settings):
-    """Loss of each start (K,) of one series for unbounded parameters ``raw`` (K, 13)."""
-    times, initial, index, co2, co2_mask, biomass, biomass_mask = series
-    params = model.to_box(raw, jnp)
-    initial = jnp.broadcast_to(initial, (raw.shape[0], initial.shape[-1]))
-    states, codes, _ = simulate_states(params, initial, times, settings.solver)
-    solved = (codes == 0) & jnp.all(jnp.isfinite(states), axis=(-2, -1))
+def _simulate(params, series, settings):
+    """Pools on the save times (L, 6), each channel at its observations (C, N), success."""
+    times, initial, index = series[0], series[1], series[2]
+    states, code, _ = solve(_field, initial, times, params, settings.solver)
+    solved = (code == 0) & jnp.all(jnp.isfinite(states))
     states = jnp.where(jnp.isfinite(states), states, 0.0)
-    at_obs = states[:, index, :]
-    loss = _scaled_misfit(at_obs[..., _CO2], co2, co2_mask)
-    has_biomass = jnp.sum(biomass_mask) > 0
-    biomass_loss = _scaled_misfit(at_obs[..., _B_A] + at_obs[..., _B_D], biomass, biomass_mask)
-    loss = loss + jnp.where(has_biomass, settings.biomass_weight * biomass_loss, 0.0)
-    penalty = jnp.sum(_relative_violations(settings, states, times, params), axis=-1)
-    loss = loss + settings.constraint_weight * penalty
-    return jnp.where(solved, loss, FAILED_LOSS)
+    values = _channel_values(states, params, settings.channels)
+    return states, jnp.take_along_axis(values, index, axis=1), solved
 
 
-def _adam(raw, series, settings):
-    """Adam on every start of one series; returns the best raw parameters met and their loss."""
-    optimiser = optax.chain(
-        optax.zero_nans(), optax.clip_by_global_norm(10.0), optax.adam(settings.learning_rate)
+def residuals(raw, series, settings):
+    """Residuals (C N + K,) of one series at unbounded ``raw`` (13,), and the channels (C, N).
+
+    Where the solve fails every residual is :data:`FAILED_RESIDUAL` and the channels NaN.
+    """
+    times, _, _, observed, weight = series
+    params = model.to_box(raw, jnp)
+    states, at_obs, solved = _simulate(params, series, settings)
+    misfit = (weight * (at_obs - observed)).ravel()
+    parts = [misfit]
+    if settings.constraints:
+        scale = jnp.sqrt(settings.constraint_weight) / CONSTRAINT_TOLERANCE
+        violations = []
+        for constraint in settings.constraints:
+            left, right = constraint.sides(states, times, params, settings.temperature, jnp)
+            gap = jnp.maximum(left - right, 0.0)
+            violations.append(gap / (jnp.abs(left) + jnp.abs(right) + 1e-12))
+        parts.append(scale * jnp.stack(violations))
+    residual = jnp.concatenate(parts)
+    ok = solved & jnp.all(jnp.isfinite(residual))
+    return jnp.where(ok, residual, FAILED_RESIDUAL), jnp.where(ok, at_obs, jnp.nan)
+
+
+def _as_jax(problem: CalibrationProblem, dtype):
+    return (
+        jnp.asarray(problem.times, dtype),
+        jnp.asarray(problem.initial, dtype),
+        jnp.asarray(problem.index, jnp.int32),
+        jnp.asarray(problem.observed, dtype),
+        jnp.asarray(problem.weight, dtype),
     )
 
-    def total(r):
-        losses = _series_loss(r, series, settings)
-        return jnp.sum(losses), losses
 
-    def step(carry, _):
-        current, state, best, best_loss = carry
-        (_, losses), grads = jax.value_and_grad(total, has_aux=True)(current)
-        better = losses < best_loss
-        best = jnp.where(better[:, None], current, best)
-        best_loss = jnp.where(better, losses, best_loss)
-        updates, state = optimiser.update(grads, state, current)
-        return (optax.apply_updates(current, updates), state, best, best_loss), None
+def _evaluate(raw, series, settings):
+    """Residuals, every channel at its observations (aux) and both Jacobians w.r.t. ``raw``."""
 
-    initial_loss = jnp.full(raw.shape[0], jnp.inf)
-    carry = (raw, optimiser.init(raw), raw, initial_loss)
-    (last, _, best, best_loss), _ = jax.lax.scan(step, carry, None, length=settings.adam_steps)
-    last_loss = _series_loss(last, series, settings)
-    better = last_loss < best_loss
-    return jnp.where(better[:, None], last, best), jnp.where(better, last_loss, best_loss)
+    def outputs(z):
+        residual, at_obs = residuals(z, series, settings)
+        return (residual, at_obs), (residual, at_obs)
+
+    (jac_residual, jac_obs), (residual, at_obs) = jax.jacfwd(outputs, has_aux=True)(raw)
+    return residual, at_obs, jac_residual, jac_obs
 
 
-def _polish(raw, series, settings):
-    """BFGS from one start (13,); returns the polished raw parameters, their loss, steps."""
+def _levenberg_marquardt(data, z0, free, max_steps, settings):
+    """Levenberg-Marquardt (Marquardt's scaling, Nielsen's damping update) from ``z0``.
 
-    def loss(r, _):
-        value = _series_loss(r[None, :], series, settings)[0]
-        return jnp.where(jnp.isfinite(value), value, FAILED_LOSS)
+    Parameters ``free`` (13,) of 0 are held at their value in ``z0``. Every iteration takes one
+    forward-mode Jacobian (the trial point's residuals come with it), so the loop stays one
+    traced solve; ``max_steps`` is a traced value, so one compilation serves every stage.
+    """
+    residual, at_obs, jac, jac_obs = _evaluate(z0, data, settings)
+    eye = jnp.eye(N_PARAMS, dtype=z0.dtype)
+    chi2 = jnp.sum(residual**2)
+    state = (z0, residual, at_obs, jac, jac_obs, chi2, 1e-3, 2.0, 0, False)
 
-    solution = optx.minimise(
-        loss,
-        optx.BFGS(rtol=1e-10, atol=1e-12),
-        raw,
-        max_steps=settings.polish_steps,
-        throw=False,
+    def proposal(state):
+        z, residual, _, jac, _, _, lam, _, _, _ = state
+        jac = jac * free
+        gradient = jac.T @ residual
+        normal = jac.T @ jac
+        scaling = jnp.maximum(jnp.diag(normal), 1e-12)
+        system = normal + lam * jnp.diag(scaling)
+        system = jnp.where(free[:, None] * free[None, :] > 0, system, eye)
+        step = -jnp.linalg.solve(system, gradient * free)
+        step = jnp.where(jnp.all(jnp.isfinite(step)), step, 0.0)
+        predicted = step @ (lam * scaling * step - gradient)
+        return jnp.clip(z + step, -RAW_LIMIT, RAW_LIMIT), step, predicted
+
+    def body(state):
+        z, residual, at_obs, jac, jac_obs, chi2, lam, nu, steps, _ = state
+        trial, step, predicted = proposal(state)
+        new_residual, new_obs, new_jac, new_jac_obs = _evaluate(trial, data, settings)
+        new_chi2 = jnp.sum(new_residual**2)
+        accept = jnp.isfinite(new_chi2) & (new_chi2 < chi2)
+        gain = (chi2 - new_chi2) / jnp.maximum(predicted, 1e-300)
+        lam_accept = lam * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3)
+        small_step = jnp.max(jnp.abs(step)) <= settings.atol
+        small_gain = accept & (chi2 - new_chi2 <= settings.rtol * chi2)
+        done = small_step | small_gain | (lam > 1e12)
+
+        def pick(new, old):
+            return jnp.where(accept, new, old)
+
+        return (
+            pick(trial, z),
+            pick(new_residual, residual),
+            pick(new_obs, at_obs),
+            pick(new_jac, jac),
+            pick(new_jac_obs, jac_obs),
+            pick(new_chi2, chi2),
+            jnp.where(accept, jnp.maximum(lam_accept, 1e-12), lam * nu),
+            jnp.where(accept, 2.0, 2.0 * nu),
+            steps + 1,
+            done,
+        )
+
+    def running(state):
+        return (state[8] < max_steps) & ~state[9]
+
+    z, residual, at_obs, jac, jac_obs, chi2, _, _, steps, _ = jax.lax.while_loop(
+        running, body, state
     )
-    polished = jnp.where(jnp.all(jnp.isfinite(solution.value)), solution.value, raw)
-    return polished, loss(polished, None), solution.stats["num_steps"]
+    return {
+        "raw": z,
+        "chi2": chi2,
+        "steps": steps,
+        "residual": residual,
+        "at_obs": at_obs,
+        "jacobian": jac,
+        "obs_jacobian": jac_obs,
+    }
 
 
 @partial(jax.jit, static_argnames=("settings",))
-def _fit(series, starts, settings):
-    def one(one_series, one_starts):
-        raw, losses = _adam(one_starts, one_series, settings)
-        best = jnp.argmin(losses)
-        adam_raw, adam_loss = raw[best], losses[best]
-        if settings.polish_steps > 0:
-            polished, polished_loss, steps = _polish(adam_raw, one_series, settings)
-            take = polished_loss < adam_loss
-            final = jnp.where(take, polished, adam_raw)
-            final_loss = jnp.where(take, polished_loss, adam_loss)
-        else:
-            final, final_loss, steps = adam_raw, adam_loss, jnp.asarray(0)
-        params = model.to_box(final, jnp)
-        states, codes, _ = simulate_states(
-            params[None], one_series[1][None], one_series[0], settings.solver
-        )
-        return params, final_loss, losses, steps, states[0], codes[0]
-
-    return jax.vmap(one)(series, starts)
+def _lm_batch(series, z0, free, max_steps, settings):
+    return jax.vmap(_levenberg_marquardt, in_axes=(0, 0, 0, None, None))(
+        series, z0, free, max_steps, settings
+    )
 
 
-def fit_parameters(
-    problem: CalibrationProblem, starts: np.ndarray, settings: CalibrationSettings
-) -> dict[str, np.ndarray]:
-    """Fit the 13 parameters of every series of ``problem``.
+@partial(jax.jit, static_argnames=("settings",))
+def _screen_batch(series, candidates, settings):
+    def one(data, raw):
+        residual, _ = residuals(raw, data, settings)
+        return jnp.sum(residual**2)
+
+    return jax.vmap(jax.vmap(one, in_axes=(None, 0)))(series, candidates)
+
+
+class CalibrationKernel:
+    """The compiled pieces of one problem shape: screen, Levenberg-Marquardt, re-weighting.
 
     Parameters
     ----------
     problem : CalibrationProblem
-        Padded arrays of S series.
-    starts : ndarray, shape (S, K, 13)
-        Starting parameters, strictly inside the box.
+        Padded arrays of S series (weights may be replaced with :meth:`reweighted`).
     settings : CalibrationSettings
-
-    Returns
-    -------
-    dict
-        ``params`` (S, 13) fitted parameters, ``loss`` (S,) their loss (``FAILED_LOSS`` where
-        every start failed to solve), ``start_loss`` (S, K) each start's loss after Adam and
-        ``polish_steps`` (S,) BFGS steps taken, ``states`` (S, L, 6) the fitted pools on
-        ``problem.times`` and ``codes`` (S,) their solve status.
     """
-    dtype = jnp.dtype(settings.solver.dtype)
-    series = (
-        jnp.asarray(problem.times, dtype),
-        jnp.asarray(problem.initial, dtype),
-        jnp.asarray(problem.obs_index, jnp.int32),
-        jnp.asarray(problem.co2, dtype),
-        jnp.asarray(problem.co2_mask, dtype),
-        jnp.asarray(problem.biomass, dtype),
-        jnp.asarray(problem.biomass_mask, dtype),
-    )
-    raw = jnp.asarray(model.from_box(np.asarray(starts, dtype=float)), dtype)
-    params, loss, start_loss, steps, states, codes = _fit(series, raw, settings)
-    return {
-        "params": np.asarray(params, dtype=float),
-        "loss": np.asarray(loss, dtype=float),
-        "start_loss": np.asarray(start_loss, dtype=float),
-        "polish_steps": np.asarray(steps, dtype=int),
-        "states": np.asarray(states, dtype=float),
-        "codes": np.asarray(codes, dtype=int),
-    }
+
+    def __init__(self, problem: CalibrationProblem, settings: CalibrationSettings):
+        self.settings = settings
+        self.dtype = jnp.dtype(settings.solver.dtype)
+        self.problem = problem
+        self.series = _as_jax(problem, self.dtype)
+
+    def with_weight(self, weight: np.ndarray) -> CalibrationKernel:
+        """The same problem with new weights (S, C, N) (no new compilation)."""
+        problem = CalibrationProblem(*dataclasses.astuple(self.problem)[:4], weight=weight)
+        return CalibrationKernel(problem, self.settings)
+
+    def screen(self, candidates: np.ndarray) -> np.ndarray:
+        """Chi2 (S, M) of unbounded candidates (S, M, 13); inf where the solve failed."""
+        chi2 = np.asarray(
+            _screen_batch(self.series, jnp.asarray(candidates, self.dtype), self.settings)
+        )
+        return np.where(np.isfinite(chi2), chi2, np.inf).astype(float)
+
+    def least_squares(
+        self, z0: np.ndarray, max_steps: int, free: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Levenberg-Marquardt from unbounded ``z0`` (S, 13), one run per series at once.
+
+        Parameters
+        ----------
+        z0 : ndarray, shape (S, 13)
+        max_steps : int
+            Iterations at most (a traced value: no recompilation).
+        free : ndarray, shape (S, 13), optional
+            1 for fitted parameters, 0 for held ones (default: all fitted).
+
+        Returns
+        -------
+        dict
+            ``raw`` (S, 13), ``params`` (S, 13) in the box, ``chi2`` (S,), ``steps`` (S,),
+            ``residual`` (S, R), ``at_obs`` (S, C, N) every channel at its observations,
+            ``jacobian`` (S, R, 13) of the residuals and ``obs_jacobian`` (S, C, N, 13) of
+            ``at_obs``, both with respect to the unbounded parameters.
+        """
+        free = np.ones_like(z0) if free is None else free
+        out = _lm_batch(
+            self.series,
+            jnp.asarray(z0, self.dtype),
+            jnp.asarray(free, self.dtype),
+            jnp.asarray(max_steps, jnp.int32),
+            self.settings,
+        )
+        out = {key: np.asarray(value, dtype=float) for key, value in out.items()}
+        out["steps"] = out["steps"].astype(int)
+        out["params"] = model.to_box(out["raw"])
+        return out

@@ -30,6 +30,7 @@ ADJOINTS: dict[str, type] = {
     "checkpoint": diffrax.RecursiveCheckpointAdjoint,
     "backsolve": diffrax.BacksolveAdjoint,
     "direct": diffrax.DirectAdjoint,
+    "forward": diffrax.ForwardMode,
 }
 
 

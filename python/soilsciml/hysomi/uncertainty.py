@@ -1,0 +1,226 @@
+"""Uncertainty of a HySoMi calibration: profile likelihood or a NUTS posterior, and bands.
+
+- ``profile``: each parameter is held at grid values around its estimate (multiples of its
+  Wald standard error in the unbounded transform, and the box edges) while Levenberg-Marquardt
+  re-fits the other twelve from the estimate (one compiled kernel for every point). The
+  interval is where the signed root of ``chi2 - chi2_min`` stays within ``+-sqrt(q)``,
+  ``q`` the chi-square(1) quantile of the level, interpolated linearly between grid points;
+  a side that never crosses reaches the box edge (``open``). The band is the envelope of the
+  pools of every profile point inside the region.
+- ``mcmc``: NUTS (numpyro) on the unbounded parameters with a uniform prior on the box
+  (the transform's log-Jacobian added), the Gaussian likelihood of the fit's sigmas and the
+  constraint residuals as a soft prior; split R-hat and effective sample size per parameter,
+  a warning where R-hat > 1.05 or ESS < 100. Intervals are equal-tailed posterior quantiles,
+  bands the quantiles of the pools of ``band_draws`` thinned draws.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.stats import chi2 as chi_square
+
+from soilsciml.config import HySoMiCalibrationConfig
+from soilsciml.models import hysomi as model
+
+__all__ = ["ESS_LIMIT", "RHAT_LIMIT", "dense_times", "estimate", "simulate"]
+
+#: Parameter sets simulated per compiled call on the dense grid.
+_CHUNK = 32
+#: Largest split R-hat and smallest effective sample size without a warning.
+RHAT_LIMIT, ESS_LIMIT = 1.05, 100.0
+
+
+def dense_times(grids: list[np.ndarray], points: int = 200) -> np.ndarray:
+    """Output grid (h) up to the longest series: linear and geometric points, and every save
+    point of every series (so observations and constraint points are on it)."""
+    span = max(float(g[-1]) for g in grids)
+    spread = [np.linspace(0.0, span, points)]
+    if span > 0:
+        spread.append(np.geomspace(min(0.1, span / 1000.0), span, points // 2))
+    return np.unique(np.concatenate([*spread, *grids]))
+
+
+def simulate(
+    params: np.ndarray,
+    initial: np.ndarray,
+    times: np.ndarray,
+    config: HySoMiCalibrationConfig,
+    codes: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Pools (n, T, 6) of parameter sets (n, 13) from pools (n, 6) on ``times``; NaN where the
+    solve failed (and the solve codes (n,) with ``codes``). Runs in padded chunks, so any n
+    shares one compilation."""
+    import jax.numpy as jnp
+
+    from soilsciml.engines.jax.pbm import simulate_states
+
+    n = params.shape[0]
+    initial = np.broadcast_to(initial, (n, initial.shape[-1]))
+    out = np.full((n, times.size, initial.shape[-1]), np.nan)
+    status = np.zeros(n, dtype=int)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        fill = _CHUNK - (stop - start)
+        theta = np.concatenate([params[start:stop], np.repeat(params[stop - 1 : stop], fill, 0)])
+        y0 = np.concatenate([initial[start:stop], np.repeat(initial[stop - 1 : stop], fill, 0)])
+        states, chunk_codes, _ = simulate_states(
+            jnp.asarray(theta), jnp.asarray(y0), jnp.asarray(times), config.solver
+        )
+        states = np.asarray(states)[: stop - start]
+        status[start:stop] = np.asarray(chunk_codes)[: stop - start]
+        ok = status[start:stop] == 0
+        out[start:stop] = np.where(ok[:, None, None], states, np.nan)
+    return (out, status) if codes else out
+
+
+def _with_biomass(states: np.ndarray) -> np.ndarray:
+    """Pools (..., 6) with B_A + B_D appended (..., 7), so the band of the sum is its own."""
+    return np.concatenate([states, states[..., :1] + states[..., 1:2]], axis=-1)
+
+
+def _wald_se(jacobian: np.ndarray) -> np.ndarray:
+    """Standard errors (S, 13) of the unbounded parameters from the residual Jacobian."""
+    normal = np.einsum("sri,srj->sij", jacobian, jacobian)
+    cov = np.linalg.pinv(normal, hermitian=True)
+    return np.clip(np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0, None)), 0.05, 5.0)
+
+
+def _crossing(values, roots, centre, bound, side):
+    """Where the signed root first passes ``side * bound`` going out from ``centre``."""
+    order = np.argsort(values)
+    values, roots = values[order], roots[order]
+    outward = values > centre if side > 0 else values < centre
+    path_v = np.concatenate([[centre], values[outward][::side]])
+    path_r = np.concatenate([[0.0], roots[outward][::side]])
+    beyond = np.flatnonzero(side * path_r >= bound)
+    if beyond.size == 0:
+        return path_v[-1], True
+    k = beyond[0]
+    r0, r1 = path_r[k - 1], path_r[k]
+    fraction = (side * bound - r0) / (r1 - r0) if r1 != r0 else 1.0
+    return path_v[k - 1] + fraction * (path_v[k] - path_v[k - 1]), False
+
+
+def _profile(kernel, fit, dense, config) -> dict[str, Any]:
+    from soilsciml.engines.jax.calibrate import RAW_LIMIT
+
+    raw, n_series = fit["raw"], fit["raw"].shape[0]
+    quantile = chi_square.ppf(config.level, 1)
+    se = _wald_se(fit["jacobian"])
+    multiples = (
+        np.arange(1, config.profile_points + 1) * 1.5 * np.sqrt(quantile) / config.profile_points
+    )
+    offsets = np.concatenate([-multiples[::-1], multiples])
+    n_points = offsets.size + 2
+    values = np.full((n_series, len(model.PARAMETERS), n_points), np.nan)
+    chi2 = np.full(values.shape, np.nan)
+    refits = np.full((*values.shape, len(model.PARAMETERS)), np.nan)
+    names = config.profile_parameters or model.PARAM_NAMES
+    profiled = [model.PARAM_NAMES.index(name) for name in names]
+    for j in profiled:
+        grid = raw[:, j, None] + offsets * se[:, j, None]
+        grid = np.clip(
+            np.concatenate([grid, np.full((n_series, 2), [-RAW_LIMIT, RAW_LIMIT])], 1),
+            -RAW_LIMIT,
+            RAW_LIMIT,
+        )
+        values[:, j] = grid
+        free = np.ones_like(raw)
+        free[:, j] = 0.0
+        for g in range(n_points):
+            start = raw.copy()
+            start[:, j] = grid[:, g]
+            out = kernel.least_squares(start, config.profile_steps, free)
+            chi2[:, j, g], refits[:, j, g] = out["chi2"], out["raw"]
+    best = np.minimum(fit["chi2"], np.nanmin(chi2, axis=(1, 2)))
+    delta = np.clip(chi2 - best[:, None, None], 0, None)
+    roots = np.sign(values - raw[..., None]) * np.sqrt(delta)
+    bounds = np.full((n_series, len(model.PARAMETERS), 2), np.nan)
+    open_side = np.zeros(bounds.shape, dtype=bool)
+    for s in range(n_series):
+        for j in profiled:
+            for k, side in enumerate((-1, 1)):
+                bounds[s, j, k], open_side[s, j, k] = _crossing(
+                    values[s, j], roots[s, j], raw[s, j], np.sqrt(quantile), side
+                )
+    inside = np.nan_to_num(delta, nan=np.inf) <= quantile
+    members = []
+    for s in range(n_series):
+        sets = np.concatenate([fit["raw"][s : s + 1], refits[s][inside[s]]])
+        states = _with_biomass(
+            simulate(model.to_box(sets), kernel.problem.initial[s], dense, config)
+        )
+        members.append((np.nanmin(states, axis=0), np.nanmax(states, axis=0)))
+    box = model.to_box(np.moveaxis(bounds, -1, 0))
+    return {
+        "method": "profile",
+        "lower": box[0],
+        "upper": box[1],
+        "open_lower": open_side[..., 0],
+        "open_upper": open_side[..., 1],
+        "band_lower": np.stack([m[0] for m in members]),
+        "band_upper": np.stack([m[1] for m in members]),
+        "profile_value": model.to_box(np.moveaxis(values, 1, -1)).swapaxes(1, 2),
+        "profile_delta_chi2": delta,
+        "threshold": float(quantile),
+        "warnings": [[] for _ in range(n_series)],
+    }
+
+
+def _mcmc(kernel, fit, dense, config) -> dict[str, Any]:
+    from soilsciml.engines.jax.calibrate_mcmc import sample_posterior
+
+    n_series = fit["raw"].shape[0]
+    tail = (1.0 - config.level) / 2.0
+    out: dict[str, list] = {key: [] for key in ("draws", "rhat", "ess", "divergent", "warnings")}
+    bands = []
+    for s in range(n_series):
+        posterior = sample_posterior(kernel, s, fit["raw"][s], config)
+        draws = model.to_box(posterior["raw"])  # (chains, samples, 13)
+        flat = draws.reshape(-1, draws.shape[-1])
+        out["draws"].append(flat)
+        for key in ("rhat", "ess", "divergent"):
+            out[key].append(posterior[key])
+        warnings = []
+        poor = (posterior["rhat"] > RHAT_LIMIT) | (posterior["ess"] < ESS_LIMIT)
+        if poor.any():
+            names = ", ".join(np.asarray(model.PARAM_NAMES)[poor])
+            warnings.append(
+                f"NUTS has not converged for {names} (split R-hat > {RHAT_LIMIT} or ESS < "
+                f"{ESS_LIMIT:g}): run more warm-up and draws (mcmc_warmup, mcmc_samples) "
+                "before trusting these intervals"
+            )
+        if posterior["divergent"] > 0:
+            warnings.append(f"{posterior['divergent']} divergent transitions")
+        out["warnings"].append(warnings)
+        pick = np.linspace(0, flat.shape[0] - 1, min(config.band_draws, flat.shape[0]))
+        states = _with_biomass(
+            simulate(flat[pick.astype(int)], kernel.problem.initial[s], dense, config)
+        )
+        bands.append(np.nanquantile(states, [tail, 1 - tail], axis=0))
+    draws = np.stack(out["draws"])
+    return {
+        "method": "mcmc",
+        "lower": np.quantile(draws, tail, axis=1),
+        "upper": np.quantile(draws, 1 - tail, axis=1),
+        "open_lower": np.zeros(draws.shape[::2], dtype=bool),
+        "open_upper": np.zeros(draws.shape[::2], dtype=bool),
+        "band_lower": np.stack([b[0] for b in bands]),
+        "band_upper": np.stack([b[1] for b in bands]),
+        "draws": draws,
+        "rhat": np.stack(out["rhat"]),
+        "ess": np.stack(out["ess"]),
+        "divergent": np.array(out["divergent"]),
+        "warnings": out["warnings"],
+    }
+
+
+def estimate(kernel, fit, dense, config: HySoMiCalibrationConfig) -> dict[str, Any] | None:
+    """Intervals and bands by ``config.uncertainty`` (None for ``none``)."""
+    if config.uncertainty == "profile":
+        return _profile(kernel, fit, dense, config)
+    if config.uncertainty == "mcmc":
+        return _mcmc(kernel, fit, dense, config)
+    return None
