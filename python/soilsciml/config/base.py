@@ -177,6 +177,10 @@ def replace_path(config: T, dotted: str, value: Any) -> T:
             f"unknown config key {dotted}; valid keys here: {', '.join(sorted(names))}"
         )
     current = getattr(config, head)
+    if rest and current is None:  # an optional section not given: start from its defaults
+        hint = typing.get_type_hints(type(config))[head]
+        section = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        current = section[0]() if section else None
     if rest:
         if not dataclasses.is_dataclass(current):
             raise ConfigError(f"config key {head} has no field {rest}")

@@ -9,6 +9,8 @@ from soilsciml.config.base import SolverConfig, _choice, _positive, _require
 __all__ = [
     "ACTIVATIONS",
     "BOUNDARIES",
+    "DATA_FORMATS",
+    "DRIVER_TIMES",
     "HEADS",
     "INPUT_SCALINGS",
     "NOISE_KINDS",
@@ -17,6 +19,7 @@ __all__ = [
     "SOC_TARGETS",
     "TRUTHS",
     "NoiseConfig",
+    "SOCDataConfig",
     "SOCFitConfig",
     "SOCGridConfig",
     "SOCInitialConfig",
@@ -345,12 +348,61 @@ class SOCTrainConfig:
         _require(self.min_delta >= 0, f"train.min_delta must be >= 0; got {self.min_delta}")
 
 
+DATA_FORMATS = ("auto", "grid", "profiles")
+DRIVER_TIMES = ("interpolate", "constant")
+
+
+@dataclass(frozen=True)
+class SOCDataConfig:
+    """How a dataset becomes the model's depth grid and drivers.
+
+    Parameters
+    ----------
+    format : str
+        ``grid`` (SOC and drivers at every node of a uniform depth grid), ``profiles``
+        (measured layers on (site, time, layer), as read by
+        :func:`soilsciml.soc.profiles.read_profiles`) or ``auto`` (``profiles`` when the
+        dataset has a ``layer`` dimension).
+    nz : int
+        Nodes of the uniform model grid of profile data (both ends included).
+    depth : float
+        Depth of that grid in m; 0 takes the deepest layer bottom of the data.
+    spline_lambda : float
+        Smoothing parameter of the equal-area spline (Bishop et al. 1999; depths in cm as in
+        R's mpspline2) that carries the first campaign's SOC and every campaign's drivers onto
+        the grid; 0 reproduces every layer mean exactly.
+    drivers : str
+        Drivers between campaigns: ``interpolate`` (linear in time between a site's
+        campaigns, held beyond them) or ``constant`` (each site's mean over its campaigns).
+    """
+
+    format: str = "auto"
+    nz: int = 30
+    depth: float = 0.0
+    spline_lambda: float = 0.1
+    drivers: str = "interpolate"
+
+    def __post_init__(self) -> None:
+        _choice(self.format, DATA_FORMATS, "data.format")
+        _require(
+            isinstance(self.nz, int) and not isinstance(self.nz, bool) and self.nz >= 3,
+            f"data.nz must be an integer >= 3; got {self.nz!r}",
+        )
+        _require(self.depth >= 0, f"data.depth must be >= 0 (0: deepest layer); got {self.depth}")
+        _require(
+            self.spline_lambda >= 0, f"data.spline_lambda must be >= 0; got {self.spline_lambda}"
+        )
+        _choice(self.drivers, DRIVER_TIMES, "data.drivers")
+
+
 @dataclass(frozen=True)
 class SOCFitConfig:
     """The whole SOC UDE fit: networks, loss, optimisation, solver and transport.
 
     The transport settings must match how the data were made (or be the modeller's best
-    guess for real data); D and v are not learned.
+    guess for real data); D and v are not learned. ``data`` (None: the defaults of
+    :class:`SOCDataConfig`) says how a dataset maps onto the model grid; it is left out of the
+    saved config when None, so configs written before it existed read back unchanged.
     """
 
     network: SOCNetworkConfig = field(default_factory=SOCNetworkConfig)
@@ -358,3 +410,9 @@ class SOCFitConfig:
     train: SOCTrainConfig = field(default_factory=SOCTrainConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     transport: SOCTransportConfig = field(default_factory=SOCTransportConfig)
+    data: SOCDataConfig | None = None
+
+    @property
+    def data_settings(self) -> SOCDataConfig:
+        """``data``, or its defaults when not given."""
+        return self.data or SOCDataConfig()

@@ -78,19 +78,23 @@ SOC_VARIABLES: dict[str, VariableSpec] = {
     "soc": VariableSpec(
         "%",
         "soil organic carbon",
-        (("percent", 1.0), ("g/100g", 1.0), ("g/kg", 0.1)),
+        (("percent", 1.0), ("g/100g", 1.0), ("g/kg", 0.1), ("mg/g", 0.1)),
         minimum=0.0,
         allow_nan=True,
     ),
     "ph": VariableSpec("1", "soil pH", (("pH", 1.0), ("", 1.0)), minimum=0.0, maximum=14.0),
     "cec": VariableSpec(
-        "cmol/kg",
+        "cmol(+)/kg",
         "cation exchange capacity",
-        (("cmol(+)/kg", 1.0), ("meq/100g", 1.0)),
+        (("cmol/kg", 1.0), ("meq/100g", 1.0), ("mmol(+)/kg", 0.1), ("mmol/kg", 0.1)),
         minimum=0.0,
     ),
     "clay": VariableSpec(
-        "%", "clay content", (("percent", 1.0), ("g/kg", 0.1)), minimum=0.0, maximum=100.0
+        "%",
+        "clay content",
+        (("percent", 1.0), ("g/100g", 1.0), ("g/kg", 0.1)),
+        minimum=0.0,
+        maximum=100.0,
     ),
 }
 
