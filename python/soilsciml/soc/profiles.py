@@ -146,7 +146,7 @@ def _decimal_years(frame: pd.DataFrame) -> np.ndarray:
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
         raise ProfileTableError(f"column 'date', row {row + 1}: not a date")
     days = np.where(dates.dt.is_leap_year, 366.0, 365.0)
-    return (dates.dt.year + (dates.dt.dayofyear - 1) / days).to_numpy(dtype=float)
+    return (dates.dt.year + (dates.dt.day_of_year - 1) / days).to_numpy(dtype=float)
 
 
 def _where(site: str, year: float, top=None, bottom=None, unit: str = "cm") -> str:
@@ -157,7 +157,7 @@ def _where(site: str, year: float, top=None, bottom=None, unit: str = "cm") -> s
 def _check_campaign(site: str, year: float, top, bottom, scale: float, unit: str) -> None:
     """Sorted layer bounds (m) of one campaign: inverted, duplicated, overlapping or gapped."""
     shown_top, shown_bottom = top / scale, bottom / scale
-    for k in range(top.size):
+    for k in range(top.size):  # each layer alone first, then neighbours
         where = _where(site, year, shown_top[k], shown_bottom[k], unit)
         if not (np.isfinite(top[k]) and np.isfinite(bottom[k])):
             raise ProfileTableError(f"{_where(site, year)}: a layer has no top or bottom depth")
@@ -165,8 +165,8 @@ def _check_campaign(site: str, year: float, top, bottom, scale: float, unit: str
             raise ProfileTableError(f"{where}: negative depth (depths are positive down)")
         if bottom[k] <= top[k]:
             raise ProfileTableError(f"{where}: bottom is not below top (inverted layer)")
-        if k == 0:
-            continue
+    for k in range(1, top.size):
+        where = _where(site, year, shown_top[k], shown_bottom[k], unit)
         previous = f"{shown_top[k - 1]:g}-{shown_bottom[k - 1]:g} {unit}"
         if top[k] == top[k - 1] and bottom[k] == bottom[k - 1]:
             raise ProfileTableError(f"{where}: listed twice (duplicate rows)")
