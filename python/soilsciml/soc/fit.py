@@ -429,29 +429,6 @@ def _check_input_range(problem: SOCUDEProblem, config: SOCFitConfig, scaling) ->
         warnings.warn(message + advice, UserWarning, stacklevel=3)
 
 
-def _warn_if_unconstrained(problem: SOCUDEProblem, config: SOCFitConfig) -> None:
-    """Warn when fewer layer means than network weights constrain P and R."""
-    observed = profile_fit.observed_count(problem)
-    weights = sum(
-        int(np.prod(shape))
-        for shape in soc_ude.layer_shapes(config.network.h1, config.network.h2).values()
-    )
-    if observed == 0:
-        raise DatasetError(
-            "no SOC measured after any site's first campaign: the data cannot constrain P and "
-            "R over time; fit the steady state instead (soilsciml.soc.steady)"
-        )
-    if observed < weights:
-        warnings.warn(
-            f"{observed} layer means after the first campaigns constrain {weights} network "
-            "weights: many fits explain the data equally well; read the networks only through "
-            "the net source they agree on, use smaller networks (network.h1, network.h2), "
-            "weight decay (loss.lambda_wd), or more sites and campaigns",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
 def fit_soc(
     dataset: xr.Dataset,
     config: SOCFitConfig | None = None,
@@ -515,7 +492,7 @@ def fit_soc(
     _check_input_range(problem, config, scaling)
     if problem.observation is not None:
         soc_ude.collocation_field(problem, config.loss)  # lambda_coll > 0 fails here
-        _warn_if_unconstrained(problem, config)
+        profile_fit.warn_if_unconstrained(problem, config.network)
     problem = dataclasses.replace(problem, input_shift=scaling[0], input_scale=scaling[1])
     start = time.perf_counter()
     if chunked:

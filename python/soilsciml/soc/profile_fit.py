@@ -12,16 +12,18 @@ mean of the piecewise-linear model state over that layer (the observation operat
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-from soilsciml.config import ConfigError, SOCFitConfig
+from soilsciml.config import ConfigError, SOCFitConfig, SOCNetworkConfig
 from soilsciml.data.schema import SOC_VARIABLES, DatasetError
 from soilsciml.engines.base import SOCTrajectory, SOCUDEProblem
 from soilsciml.metrics import regression_metrics
 from soilsciml.models import soc as model
+from soilsciml.models import soc_ude
 from soilsciml.models.soc_layers import layer_mean_matrix
 from soilsciml.soc.profiles import validate_profile_dataset
 from soilsciml.soc.spline import equal_area_spline
@@ -32,6 +34,7 @@ __all__ = [
     "profile_predictions",
     "profile_problem",
     "profile_scores",
+    "warn_if_unconstrained",
 ]
 
 SOC_ATTRS = {"units": "%", "long_name": "soil organic carbon"}
@@ -181,6 +184,27 @@ def profile_problem(
 def observed_count(problem: SOCUDEProblem) -> int:
     """Measured layer means after each site's first campaign: what constrains P and R."""
     return int(np.isfinite(problem.targets[:, 1:]).sum())
+
+
+def warn_if_unconstrained(problem: SOCUDEProblem, network: SOCNetworkConfig) -> None:
+    """Refuse data without a campaign after the first; warn when fewer layer means than
+    network weights constrain P and R."""
+    observed = observed_count(problem)
+    weights = sum(int(np.prod(s)) for s in soc_ude.layer_shapes(network.h1, network.h2).values())
+    if observed == 0:
+        raise DatasetError(
+            "no SOC measured after any site's first campaign: the data cannot constrain P and "
+            "R over time; fit the steady state instead (soilsciml.soc.fit_soc_steady)"
+        )
+    if observed < weights:
+        warnings.warn(
+            f"{observed} layer means after the first campaigns constrain {weights} network "
+            "weights: many fits explain the data equally well; read the networks only through "
+            "the net source they agree on, use smaller networks (network.h1, network.h2), "
+            "weight decay (loss.lambda_wd), or more sites and campaigns",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 #: Depth (m) of the topsoil over which campaigns are compared in time (harmonised by spline).

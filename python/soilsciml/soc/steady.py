@@ -216,6 +216,7 @@ def fit_soc_steady(
         terms_only = {**data, "lambda_term": jnp.zeros_like(data["lambda_term"])}
         result = jax_train._adam(weights, terms_only, static, warmup, progress, step=step)
         weights, history["warmup"] = result.weights, result.history
+        failures.clear()  # root finds do not count in the warm-up loss
     result = jax_train._adam(weights, data, static, config.train, progress, step=step)
     history["adam"] = result.history
     states, found = jax_steady.steady_states(result.weights, data, static)
@@ -249,7 +250,7 @@ def fit_soc_steady(
         else f"no steady state at {failed} of {found.size} sites; raise loss.lambda_coll or "
         "solver.max_steps"
     )
-    message += f"; {sum(failures)} failed site root finds during training"
+    message += f"; {sum(failures)} failed site root finds after the warm-up"
     return SOCSteadyFitResult(
         model=model,
         predictions=predictions,
