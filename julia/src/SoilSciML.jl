@@ -3,8 +3,8 @@
 
 The Julia engine of soilsciml: the SOC depth-profile universal differential equation (method of
 lines, networks NN_P and NN_R, losses, Adam then BFGS training through the solver) and the
-HySoMi six-pool microbial model, in Lux + OrdinaryDiffEq + SciMLSensitivity + Zygote +
-Optimization.
+HySoMi six-pool microbial model, in Lux + the OrdinaryDiffEq solver libraries +
+SciMLSensitivity + Zygote + Optimisers / Optimization.
 
 Entry points take plain arrays and `Dict{String,Any}` settings and return `NamedTuple`s of
 arrays, so they can be called from Julia directly or from Python through the PythonCall
@@ -22,12 +22,17 @@ using ComponentArrays: ComponentArray, ComponentVector
 using LinearAlgebra: dot
 using Lux: Lux, Chain, Dense
 using NNlib: gelu, sigmoid, softplus
+using Optim: BFGS, LBFGS
+using Optimisers: Optimisers, Adam
 using Optimization: Optimization, OptimizationFunction, OptimizationProblem
 using OptimizationOptimJL: OptimizationOptimJL
 using OptimizationOptimisers: OptimizationOptimisers
-using OrdinaryDiffEq: DP5, DP8, ImplicitEuler, Kvaerno5, ODEProblem, Tsit5, solve
+using OrdinaryDiffEqHighOrderRK: DP8
+using OrdinaryDiffEqLowOrderRK: DP5
+using OrdinaryDiffEqSDIRK: ImplicitEuler, Kvaerno5
+using OrdinaryDiffEqTsit5: Tsit5
 using Random: Xoshiro
-using SciMLBase: ReturnCode, remake, successful_retcode
+using SciMLBase: ODEProblem, ReturnCode, solve
 using SciMLSensitivity: BacksolveAdjoint, ForwardDiffSensitivity, InterpolatingAdjoint,
                         QuadratureAdjoint, ReverseDiffAdjoint, ZygoteVJP
 using Statistics: mean, median, std
