@@ -5,8 +5,10 @@
 # engine's numbers on the same data and settings for five seeds).
 
 using Lux: Lux
+using Random: Xoshiro, randn
 using SoilSciML: HySoMiModel, adaptive, fit_hysomi, normalised, predict_hysomi, sample_terms,
                  soft_violations, solve_sample, trait_network
+using Statistics: mean
 using TOML
 using Zygote: Zygote
 
