@@ -374,7 +374,7 @@ def domain_table() -> str:
     for cls in _REGISTRY:
         section = getattr(cls, "__settings_section__", "")
         where = f" (`{section}`)" if section else ""
-        lines += [f"#### `{cls.__name__}`{where}", ""]
+        lines += [f"### `{cls.__name__}`{where}", ""]
         lines += ["| setting | type | default | domain |", "|---|---|---|---|"]
         hints = _hints(cls)
         for f in dataclasses.fields(cls):

@@ -8,7 +8,6 @@ dataset from ``generate_hysomi`` into arrays, trains, predicts the test split an
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import xarray as xr
 
 from soilsciml import __version__
 from soilsciml.config import HySoMiTrainConfig, load_config, save_config, to_dict
+from soilsciml.data.io import json_safe, json_text
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
@@ -27,7 +27,6 @@ __all__ = [
     "HySoMiFitResult",
     "fit_hysomi",
     "hysomi_metrics",
-    "json_metrics",
     "predict_split",
     "split_arrays",
     "write_run",
@@ -142,8 +141,8 @@ class HySoMiFitResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_config(self.config, directory / "config.toml")
-        metrics = json_metrics(self.metrics())
-        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        metrics = json_safe(self.metrics())
+        (directory / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
         save_dataset(self.predictions, directory / "results.nc")
         eqx.tree_serialise_leaves(directory / MODEL_FILE, self.trained)
         return directory
@@ -163,13 +162,6 @@ class HySoMiFitResult:
         blank = skeleton(config, n_traits, predictions.sizes["time"])
         trained = eqx.tree_deserialise_leaves(directory / MODEL_FILE, blank)
         return cls(config, trained, predictions)
-
-
-def json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """``metrics`` with NaN and infinite floats as None (JSON has no NaN)."""
-    return {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
-    }
 
 
 def fit_hysomi(
