@@ -22,7 +22,6 @@ split. Only CO2 enters the factor, so it is available for real data too.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -33,13 +32,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from soilsciml.config import HySoMiTrainConfig, load_config
+from soilsciml.data.io import json_safe, json_text
 from soilsciml.hysomi.fit import (
     HIDDEN_STATES,
     MODEL_FILES,
     HySoMiFitResult,
     fit_hysomi,
     hysomi_metrics,
-    json_metrics,
     predict_split,
 )
 from soilsciml.metrics import BAND_LOWER as LOWER
@@ -218,8 +217,8 @@ class HySoMiEnsembleResult:
             if not (directory / f"member_{k}" / MODEL_FILES[member.engine]).exists():
                 member.save(directory / f"member_{k}")
         save_dataset(self.predictions, directory / "ensemble.nc")
-        metrics = json_metrics(self.metrics())
-        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        metrics = json_safe(self.metrics())
+        (directory / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
         if figures:
             fig = ensemble_bands(self.predictions, sample=0)
             fig.savefig(directory / "bands.png", dpi=110)

@@ -9,7 +9,6 @@ engine (``jax``, the default, or ``julia``), predicts the test split and returns
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import xarray as xr
 
 from soilsciml import __version__
 from soilsciml.config import HySoMiTrainConfig, load_config, save_config, to_dict
+from soilsciml.data.io import json_safe, json_text
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import HySoMiTrainingData
 from soilsciml.models import constraints as cons
@@ -30,7 +30,6 @@ __all__ = [
     "HySoMiFitResult",
     "fit_hysomi",
     "hysomi_metrics",
-    "json_metrics",
     "predict_split",
     "split_arrays",
     "write_run",
@@ -154,8 +153,8 @@ class HySoMiFitResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_config(self.config, directory / "config.toml")
-        metrics = json_metrics(self.metrics())
-        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        metrics = json_safe(self.metrics())
+        (directory / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
         save_dataset(self.predictions, directory / "results.nc")
         path = directory / MODEL_FILES[self.engine]
         if self.engine == "jax":
@@ -188,13 +187,6 @@ class HySoMiFitResult:
             with np.load(path) as stored:
                 trained = {key: stored[key] for key in stored.files}
         return cls(config, trained, predictions)
-
-
-def json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """``metrics`` with NaN and infinite floats as None (JSON has no NaN)."""
-    return {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
-    }
 
 
 def fit_hysomi(
