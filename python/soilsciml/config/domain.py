@@ -65,6 +65,7 @@ T = TypeVar("T")
 MAX_SEED = 2**32 - 1
 
 _DOMAIN_KEY = "soilsciml.domain"
+UNSUPPORTED = "unsupported type"
 _REGISTRY: list[type] = []
 _HINTS: dict[type, dict[str, Any]] = {}
 
@@ -186,7 +187,7 @@ class Domain:
                 return "not finite"
         if kind in (int, float):
             return self._bound_violation(value)
-        return None
+        return UNSUPPORTED
 
     def _bound_violation(self, value: Any) -> str | None:
         if self.gt is not None and not value > self.gt:
@@ -313,7 +314,13 @@ def check_domains(config: Any) -> None:
                 raise ConfigError(f"{qualified(cls, f.name)} has no declared domain")
             domain = Domain()
         value = getattr(config, f.name)
-        if domain.violation(value, kind) is not None:
+        problem = domain.violation(value, kind)
+        if problem == UNSUPPORTED:
+            raise ConfigError(
+                f"{qualified(cls, f.name)} has type {kind}, which a domain cannot check: use "
+                "int, float, str, bool, tuple[X, ...], X | None or a settings class"
+            )
+        if problem is not None:
             raise ConfigError(
                 f"{qualified(cls, f.name)} must be {domain.text(_plain_kind(kind))}; "
                 f"got {_shown(value)}{domain.hint(value)}"
