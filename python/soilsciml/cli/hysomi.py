@@ -177,7 +177,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     ds = load_dataset(args.input)
-    result = fit_hysomi(ds, config, progress=not args.quiet)
+    result = fit_hysomi(ds, config, engine=args.engine, progress=not args.quiet)
     write_run(result, args.out)
     metrics = result.metrics()
     shown = ", ".join(
@@ -341,6 +341,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train a compared model on a trait dataset (spec 6)")
     _add_train_options(train)
+    train.add_argument(
+        "--engine", default="jax", help="compute engine: jax (default) or julia (soilsciml engines)"
+    )
     train.set_defaults(handler=_train)
 
     ens = sub.add_parser(

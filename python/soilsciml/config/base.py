@@ -69,7 +69,8 @@ class SolverConfig:
     rtol, atol : float
         Relative and absolute tolerances of the adaptive step-size controller.
     max_steps : int
-        Largest number of accepted steps before a solve is reported as failed.
+        Largest number of steps, accepted and rejected, before a solve is reported as failed
+        (diffrax's ``max_steps``, OrdinaryDiffEq's ``maxiters``: both count every attempt).
     dtype : str
         ``float64`` (default) or ``float32``.
     adjoint : str

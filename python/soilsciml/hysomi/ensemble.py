@@ -35,7 +35,7 @@ from soilsciml.config import MAX_MEMBERS, HySoMiTrainConfig, load_config
 from soilsciml.data.io import json_safe, json_text
 from soilsciml.hysomi.fit import (
     HIDDEN_STATES,
-    MODEL_FILE,
+    MODEL_FILES,
     HySoMiFitResult,
     fit_hysomi,
     hysomi_metrics,
@@ -214,7 +214,7 @@ class HySoMiEnsembleResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for k, member in enumerate(self.members):
-            if not (directory / f"member_{k}" / MODEL_FILE).exists():
+            if not (directory / f"member_{k}" / MODEL_FILES[member.engine]).exists():
                 member.save(directory / f"member_{k}")
         save_dataset(self.predictions, directory / "ensemble.nc")
         metrics = json_safe(self.metrics())
@@ -228,7 +228,7 @@ class HySoMiEnsembleResult:
 
 def _member(ds, config: HySoMiTrainConfig, folder: Path | None) -> HySoMiFitResult:
     """Train one member, or reuse the one saved in ``folder`` with the same config."""
-    if folder is not None and (folder / MODEL_FILE).exists():
+    if folder is not None and (folder / MODEL_FILES["jax"]).exists():
         saved = load_config(folder / "config.toml", HySoMiTrainConfig)
         if saved != config:
             raise ValueError(

@@ -75,7 +75,7 @@ def simulate_trial(config: SOCSimulationConfig, context: TrialContext) -> dict[s
         Terminal profile statistics, ``soc_mean``, ``soc_variance``, ``soc_surface`` and
         ``soc_bottom`` (% and %^2); ``carbon_change`` (relative change of the depth-integrated
         SOC over the run, 1; zero for mass-conserving transport without sources);
-        ``solver_steps``, the accepted steps of the adaptive solver.
+        ``solver_steps``, the steps (accepted and rejected) of the adaptive solver.
     """
     from soilsciml.data.io import save_dataset
     from soilsciml.models.soc import total_carbon
