@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import sys
 import types
 import typing
@@ -160,13 +161,11 @@ class Domain:
 
     def violation(self, value: Any, kind: Any) -> str | None:
         """Why ``value`` is outside the domain of a setting of type ``kind`` (None if inside)."""
-        origin = typing.get_origin(kind)
-        if origin in (typing.Union, types.UnionType):
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
             if value is None:
                 return None
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-            origin = typing.get_origin(kind)
-        if origin is tuple:
+            kind = _plain_kind(kind)
+        if typing.get_origin(kind) is tuple:
             return self._tuple_violation(value, typing.get_args(kind)[0])
         if dataclasses.is_dataclass(kind):
             return None if isinstance(value, kind) else "wrong type"
@@ -323,7 +322,7 @@ def check_domains(config: Any) -> None:
         if problem is not None:
             raise ConfigError(
                 f"{qualified(cls, f.name)} must be {domain.text(_plain_kind(kind))}; "
-                f"got {_shown(value)}{domain.hint(value)}"
+                f"got {reprlib.repr(value)}{domain.hint(value)}"
             )
 
 
@@ -331,11 +330,6 @@ def _plain_kind(kind: Any) -> Any:
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         return next(a for a in typing.get_args(kind) if a is not type(None))
     return kind
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def settings_classes() -> list[type]:
