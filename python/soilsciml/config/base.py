@@ -22,6 +22,7 @@ from soilsciml.config.domain import MAX_SEED, ConfigError, setting, settings
 __all__ = [
     "ADJOINTS",
     "DTYPES",
+    "MAX_MEMBERS",
     "MAX_SEED",
     "MAX_TOML_BYTES",
     "MAX_TOML_DEPTH",
@@ -41,6 +42,9 @@ T = TypeVar("T")
 SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
 ADJOINTS = ("checkpoint", "backsolve", "direct")
 DTYPES = ("float32", "float64")
+
+#: Most members an ensemble (SOC or HySoMi) may train.
+MAX_MEMBERS = 1000
 
 #: Largest TOML file a loader reads, in bytes.
 MAX_TOML_BYTES = 1_000_000

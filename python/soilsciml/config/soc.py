@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import field
 
 from soilsciml.config.base import SolverConfig, _require
@@ -173,7 +174,7 @@ def holdout_stride(holdout: str) -> int:
         and 2 <= int(holdout) <= 100_000,
         f"train.holdout must be 'none', 'every_fourth_depth' or a stride from 2 to 100000 as "
         "a string; "
-        f"got {holdout!r}",
+        f"got {reprlib.repr(holdout)}",
     )
     return int(holdout)
 
