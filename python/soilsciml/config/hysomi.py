@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from soilsciml.config.base import SolverConfig, _choice, _positive, _require
+from soilsciml.config.base import SolverConfig, _require
+from soilsciml.config.domain import MAX_SEED, Domain, setting, settings
+from soilsciml.config.domain import setting as _setting
 
 #: Time unit -> hours per unit.
 TIME_UNITS: dict[str, float] = {"min": 1.0 / 60.0, "h": 1.0, "d": 24.0}
@@ -43,7 +45,7 @@ CONSTRAINT_SETTINGS = ("synthetic", "real")
 GENERATOR_ACTIVATIONS = ("relu", "tanh")
 
 
-@dataclass(frozen=True)
+@settings("constraints")
 class HySoMiConstraintConfig:
     """Which HySoMi constraint set applies and how it is thresholded (spec section 3).
 
@@ -58,15 +60,17 @@ class HySoMiConstraintConfig:
         Softmax/sigmoid temperature of the smooth argmax and durations, relative to max B_A.
     """
 
-    setting: str = "synthetic"
-    factor_labels: tuple[str, ...] = ()
-    factor_values: tuple[float, ...] = ()
-    temperature: float = 0.01
+    # ``_setting`` is ``setting``: the field named ``setting`` shadows it in this class body.
+    setting: str = _setting("synthetic", choices=CONSTRAINT_SETTINGS)
+    factor_labels: tuple[str, ...] = _setting(
+        (), max_items=32, note="labels of constraints in the chosen setting (P1-P12, C1-C3)"
+    )
+    factor_values: tuple[float, ...] = _setting((), max_items=32, items=Domain(gt=0, le=100))
+    temperature: float = _setting(0.01, gt=0, le=10)
 
     def __post_init__(self) -> None:
         from soilsciml.models.constraints import CONSTRAINT_SETS
 
-        _choice(self.setting, CONSTRAINT_SETTINGS, "constraints.setting")
         _require(
             len(self.factor_labels) == len(self.factor_values),
             "constraints.factor_labels and constraints.factor_values must have the same length",
@@ -78,14 +82,13 @@ class HySoMiConstraintConfig:
                 f"constraints.factor_labels: {label!r} is not in the {self.setting!r} setting "
                 f"({', '.join(labels)})",
             )
-        _positive(self.temperature, "constraints.temperature")
 
     def factors(self) -> dict[str, float]:
         """Label -> factor overrides."""
         return dict(zip(self.factor_labels, self.factor_values, strict=True))
 
 
-@dataclass(frozen=True)
+@settings()
 class HySoMiGeneratorConfig:
     """The synthetic HySoMi trait dataset (spec section 5).
 
@@ -113,45 +116,30 @@ class HySoMiGeneratorConfig:
         Standard deviation of Gaussian noise added to the traits (0 for none).
     """
 
-    n_samples: int = 973
-    seed: int = 0
-    chunk_size: int = 2048
-    max_draws: int = 400_000
-    n_traits: int = 38
-    generator_depth: int = 3
-    generator_width: int = 64
-    generator_activation: str = "relu"
-    trait_min: float = 5.0
-    trait_max: float = 200.0
-    trait_noise: float = 0.0
+    n_samples: int = setting(973, ge=3, le=1_000_000)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
+    chunk_size: int = setting(2048, ge=1, le=65_536)
+    max_draws: int = setting(400_000, ge=1, le=100_000_000)
+    n_traits: int = setting(38, ge=1, le=10_000)
+    generator_depth: int = setting(3, ge=0, le=64)
+    generator_width: int = setting(64, ge=1, le=4096)
+    generator_activation: str = setting("relu", choices=GENERATOR_ACTIVATIONS)
+    trait_min: float = setting(5.0, ge=-1e6, le=1e6)
+    trait_max: float = setting(200.0, ge=-1e6, le=1e6)
+    trait_noise: float = setting(0.0, ge=0, le=1e6)
     constraints: HySoMiConstraintConfig = field(default_factory=HySoMiConstraintConfig)
     solver: SolverConfig = field(
         default_factory=lambda: SolverConfig(rtol=1e-6, atol=1e-9, max_steps=20_000)
     )
 
     def __post_init__(self) -> None:
-        for name in ("n_samples", "chunk_size", "max_draws", "n_traits", "generator_width"):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, int) and value >= 1,
-                f"{name} must be a positive integer; got {value!r}",
-            )
-        _require(
-            isinstance(self.generator_depth, int) and self.generator_depth >= 0,
-            f"generator_depth must be a non-negative integer; got {self.generator_depth!r}",
-        )
-        _require(
-            self.n_samples >= 3, f"n_samples must be >= 3 (three splits); got {self.n_samples}"
-        )
-        _choice(self.generator_activation, GENERATOR_ACTIVATIONS, "generator_activation")
         _require(
             self.trait_min < self.trait_max,
             f"trait_min must be below trait_max; got {self.trait_min}, {self.trait_max}",
         )
-        _require(self.trait_noise >= 0, f"trait_noise must be >= 0; got {self.trait_noise}")
 
 
-@dataclass(frozen=True)
+@settings("data")
 class IncubationFormat:
     """How an incubation file is laid out and which units it uses (``data.incubation``).
 
@@ -185,43 +173,32 @@ class IncubationFormat:
         Column grouping rows into series (absent: one series).
     min_times : int
         Fewest distinct observation times a series needs.
+    max_days : float
+        Longest series accepted, in days from the pulse (refused before any compute: a
+        typing slip in the time unit, not an incubation).
     """
 
-    time_column: str = "time"
-    time_unit: str = "h"
-    co2_column: str = "co2"
-    co2_unit: str = "mg/g"
-    co2_kind: str = "cumulative"
-    biomass_column: str | None = None
-    biomass_unit: str = "mg/g"
-    kec: float = 1.0
-    glucose_column: str | None = None
-    glucose_unit: str = "mg/g"
-    rate_column: str | None = None
-    rate_time_unit: str | None = None
-    series_column: str = "series"
-    min_times: int = 3
+    time_column: str = setting("time")
+    time_unit: str = setting("h", choices=tuple(TIME_UNITS))
+    co2_column: str = setting("co2")
+    co2_unit: str = setting("mg/g", choices=tuple(CARBON_UNITS))
+    co2_kind: str = setting("cumulative", choices=CO2_KINDS)
+    biomass_column: str | None = setting(None)
+    biomass_unit: str = setting("mg/g", choices=tuple(CARBON_UNITS))
+    kec: float = setting(1.0, gt=0, le=1)
+    glucose_column: str | None = setting(None)
+    glucose_unit: str = setting("mg/g", choices=tuple(CARBON_UNITS))
+    rate_column: str | None = setting(None)
+    rate_time_unit: str | None = setting(None, choices=tuple(TIME_UNITS))
+    series_column: str = setting("series")
+    min_times: int = setting(3, ge=2, le=100_000)
+    max_days: float = setting(1000.0, gt=0, le=3650)
 
     def __post_init__(self) -> None:
-        _choice(self.time_unit, tuple(TIME_UNITS), "data.time_unit")
-        _choice(self.co2_unit, tuple(CARBON_UNITS), "data.co2_unit")
-        _choice(self.biomass_unit, tuple(CARBON_UNITS), "data.biomass_unit")
-        _choice(self.glucose_unit, tuple(CARBON_UNITS), "data.glucose_unit")
-        if self.rate_time_unit is not None:
-            _choice(self.rate_time_unit, tuple(TIME_UNITS), "data.rate_time_unit")
-        _require(
-            isinstance(self.kec, int | float) and 0 < self.kec <= 1,
-            f"data.kec must lie in (0, 1] (0.45 for chloroform-labile C); got {self.kec!r}",
-        )
         _require(
             self.rate_column is None or self.co2_kind == "cumulative",
             "data.rate_column is for a cumulative CO2 column; a rate CO2 column is fitted as "
             "rates already",
-        )
-        _choice(self.co2_kind, CO2_KINDS, "data.co2_kind")
-        _require(
-            isinstance(self.min_times, int) and self.min_times >= 2,
-            f"data.min_times must be an integer >= 2; got {self.min_times!r}",
         )
 
 
@@ -242,7 +219,13 @@ def _calibration_solver() -> SolverConfig:
     return SolverConfig(solver="kvaerno5", rtol=1e-5, atol=1e-8, max_steps=4096, adjoint="forward")
 
 
-@dataclass(frozen=True)
+def _parameter_names() -> tuple[str, ...]:
+    from soilsciml.models.hysomi import PARAM_NAMES
+
+    return PARAM_NAMES
+
+
+@settings()
 class HySoMiCalibrationConfig:
     """Calibration of the HySoMi PBM parameters to incubation series (spec section 7).
 
@@ -277,15 +260,12 @@ class HySoMiCalibrationConfig:
     constraint_points : int
         Save points, spread geometrically over each series, where the constraints are
         evaluated during the fit (besides the observation times).
-    max_hours : float
-        Longest series accepted, in hours (a longer span is refused before any compute).
     uncertainty : str
         ``none``, ``profile`` (profile-likelihood intervals) or ``mcmc`` (NUTS posterior).
     level : float
         Level of the intervals and bands.
     profile_points : int
-        Grid points per side of each profile (at 1, 2, ... Wald standard errors), plus the
-        box edge.
+        Grid points per side of each profile (up to 1.5 Wald half-widths), plus the box edge.
     profile_steps : int
         Levenberg-Marquardt iterations at most at each profile point.
     profile_parameters : tuple of str
@@ -305,101 +285,62 @@ class HySoMiCalibrationConfig:
     """
 
     data: IncubationFormat = field(default_factory=IncubationFormat)
-    initial: tuple[float, ...] = field(default_factory=_initial_pools)
-    held_out: tuple[str, ...] = ()
-    noise: str = "constant"
-    noise_floor: float = 0.01
-    n_screen: int = 128
-    n_starts: int = 4
-    explore_steps: int = 30
-    max_steps: int = 100
-    lm_rtol: float = 1e-6
-    lm_atol: float = 1e-8
-    constraint_weight: float = 1.0
-    constraint_points: int = 24
-    max_hours: float = 87_600.0
-    uncertainty: str = "none"
-    level: float = 0.95
-    profile_points: int = 3
-    profile_steps: int = 30
-    profile_parameters: tuple[str, ...] = ()
-    mcmc_chains: int = 4
-    mcmc_warmup: int = 200
-    mcmc_samples: int = 200
-    mcmc_tree_depth: int = 6
-    band_draws: int = 100
-    collinearity_threshold: float = 15.0
-    seed: int = 0
+    initial: tuple[float, ...] = setting(
+        factory=_initial_pools, length=6, items=Domain(ge=0, le=1000)
+    )
+    held_out: tuple[str, ...] = setting(
+        (), max_items=4, items=Domain(choices=CALIBRATION_CHANNELS)
+    )
+    noise: str = setting("constant", choices=NOISE_MODELS)
+    noise_floor: float = setting(0.01, gt=0, lt=1, fraction=True)
+    n_screen: int = setting(128, ge=1, le=100_000)
+    n_starts: int = setting(4, ge=1, le=1024)
+    explore_steps: int = setting(30, ge=1, le=100_000)
+    max_steps: int = setting(100, ge=1, le=100_000)
+    lm_rtol: float = setting(1e-6, gt=0, lt=1)
+    lm_atol: float = setting(1e-8, gt=0, lt=1)
+    constraint_weight: float = setting(1.0, ge=0, le=1e6)
+    constraint_points: int = setting(24, ge=1, le=10_000)
+    uncertainty: str = setting("none", choices=UNCERTAINTY_METHODS)
+    level: float = setting(0.95, gt=0, lt=1, fraction=True)
+    profile_points: int = setting(3, ge=1, le=100)
+    profile_steps: int = setting(30, ge=1, le=100_000)
+    profile_parameters: tuple[str, ...] = setting(
+        (), max_items=13, note="names of the 13 PBM parameters (empty: all)"
+    )
+    mcmc_chains: int = setting(4, ge=1, le=256)
+    mcmc_warmup: int = setting(200, ge=1, le=1_000_000)
+    mcmc_samples: int = setting(200, ge=1, le=1_000_000)
+    mcmc_tree_depth: int = setting(6, ge=1, le=12)
+    band_draws: int = setting(100, ge=1, le=100_000)
+    collinearity_threshold: float = setting(15.0, gt=1, le=1e6)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
     constraints: HySoMiConstraintConfig = field(
         default_factory=lambda: HySoMiConstraintConfig(setting="real")
     )
     solver: SolverConfig = field(default_factory=_calibration_solver)
 
     def __post_init__(self) -> None:
-        _require(len(self.initial) == 6, f"initial must hold 6 pools; got {len(self.initial)}")
-        _require(
-            all(v >= 0 and v < float("inf") for v in self.initial),
-            f"initial pools must be finite and >= 0; got {self.initial}",
-        )
         _require(self.initial[5] == 0, "initial CO2 must be 0 (series are offset to start at 0)")
         _require(sum(self.initial[:2]) > 0, "initial biomass B_A + B_D must be positive")
-        for name in self.held_out:
-            _choice(name, CALIBRATION_CHANNELS, "held_out")
-        _choice(self.noise, NOISE_MODELS, "noise")
-        from soilsciml.models.hysomi import PARAM_NAMES
-
-        for name in self.profile_parameters:
-            _choice(name, PARAM_NAMES, "profile_parameters")
-        _choice(self.uncertainty, UNCERTAINTY_METHODS, "uncertainty")
-        limits = {
-            "n_screen": 1_000_000,
-            "n_starts": 10_000,
-            "explore_steps": 100_000,
-            "max_steps": 100_000,
-            "constraint_points": 10_000,
-            "profile_points": 100,
-            "profile_steps": 100_000,
-            "mcmc_chains": 1_000,
-            "mcmc_warmup": 1_000_000,
-            "mcmc_samples": 1_000_000,
-            "mcmc_tree_depth": 12,
-            "band_draws": 100_000,
-        }
-        for name, most in limits.items():
-            value = getattr(self, name)
-            _require(
-                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most,
-                f"{name} must be an integer in [1, {most}]; got {value!r}",
-            )
         _require(
             self.n_starts <= self.n_screen,
             f"n_starts ({self.n_starts}) must not exceed n_screen ({self.n_screen})",
         )
-        for name, low, high in (
-            ("noise_floor", 0.0, 1.0),
-            ("lm_rtol", 0.0, 1.0),
-            ("lm_atol", 0.0, 1.0),
-            ("level", 0.0, 1.0),
-        ):
-            value = getattr(self, name)
-            _require(low < value < high, f"{name} must lie in ({low:g}, {high:g}); got {value!r}")
-        for name in ("constraint_weight", "max_hours", "collinearity_threshold"):
-            value = getattr(self, name)
+        names = _parameter_names()
+        for name in self.profile_parameters:
             _require(
-                0 <= value < float("inf"), f"{name} must be a finite number >= 0; got {value!r}"
+                name in names,
+                f"profile_parameters: unknown parameter {name!r}; the parameters are "
+                f"{', '.join(names)}",
             )
-        _positive(self.max_hours, "max_hours")
-        _require(
-            self.collinearity_threshold > 1,
-            f"collinearity_threshold must be > 1; got {self.collinearity_threshold}",
-        )
 
 
 HYSOMI_MODELS = ("hysomi", "unconstrained", "all_states", "ml")
 LOSS_WEIGHTINGS = ("adaptive", "balanced", "normalised")
 
 
-@dataclass(frozen=True)
+@settings()
 class HySoMiTrainConfig:
     """Training of one compared HySoMi model on a trait dataset (spec sections 4 and 6).
 
@@ -434,35 +375,19 @@ class HySoMiTrainConfig:
         PBM solver during training and prediction.
     """
 
-    model: str = "hysomi"
-    loss_weighting: str = "adaptive"
-    epochs: int = 300
-    learning_rate: float = 0.005
-    decay_rate: float = 0.9
-    decay_epochs: int = 10
-    batch_size: int = 256
-    patience: int = 30
-    width: int = 64
-    depth: int = 5
-    n_train: int = 0
-    seed: int = 0
+    model: str = setting("hysomi", choices=HYSOMI_MODELS)
+    loss_weighting: str = setting("adaptive", choices=LOSS_WEIGHTINGS)
+    epochs: int = setting(300, ge=1, le=100_000)
+    learning_rate: float = setting(0.005, gt=0, le=10)
+    decay_rate: float = setting(0.9, gt=0, le=1)
+    decay_epochs: int = setting(10, ge=1, le=100_000)
+    batch_size: int = setting(256, ge=1, le=65_536)
+    patience: int = setting(30, ge=1, le=100_000)
+    width: int = setting(64, ge=1, le=4096)
+    depth: int = setting(5, ge=1, le=64)
+    n_train: int = setting(0, ge=0, le=10_000_000)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
     constraints: HySoMiConstraintConfig = field(default_factory=HySoMiConstraintConfig)
     solver: SolverConfig = field(
         default_factory=lambda: SolverConfig(rtol=1e-5, atol=1e-7, max_steps=4096)
     )
-
-    def __post_init__(self) -> None:
-        _choice(self.model, HYSOMI_MODELS, "model")
-        _choice(self.loss_weighting, LOSS_WEIGHTINGS, "loss_weighting")
-        for name in ("epochs", "decay_epochs", "batch_size", "patience", "width", "depth"):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, int) and value >= 1,
-                f"{name} must be a positive integer; got {value!r}",
-            )
-        _require(
-            isinstance(self.n_train, int) and self.n_train >= 0,
-            f"n_train must be a non-negative integer; got {self.n_train!r}",
-        )
-        _positive(self.learning_rate, "learning_rate")
-        _require(0 < self.decay_rate <= 1, f"decay_rate must lie in (0, 1]; got {self.decay_rate}")

@@ -29,6 +29,7 @@ from soilsciml.hysomi.calibration_output import (
     result_dataset,
     write_calibration,
 )
+from soilsciml.hysomi.incubation import IncubationError
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
@@ -264,6 +265,20 @@ def _sigma_used(kernel, sigma) -> np.ndarray:
     return np.where(weight > 0, 1.0 / np.where(weight > 0, weight, 1.0), sigma)
 
 
+def _check_span(ds: xr.Dataset, max_days: float) -> float:
+    """The longest series' span in hours; finite times >= 0 within ``max_days`` required."""
+    time = ds["time"].values
+    observed = time[~np.isnan(time)]
+    if observed.size == 0 or not np.all(np.isfinite(observed)) or observed.min() < 0:
+        raise IncubationError("variable 'time' needs finite observation times >= 0 h")
+    if observed.max() > 24.0 * max_days:
+        raise IncubationError(
+            f"variable 'time' reaches {observed.max() / 24.0:g} days; at most data.max_days = "
+            f"{max_days:g}: check the time unit (--time-unit)"
+        )
+    return float(observed.max())
+
+
 def calibrate_hysomi(
     ds: xr.Dataset, config: HySoMiCalibrationConfig | None = None, model_dir: Path | None = None
 ) -> xr.Dataset:
@@ -295,8 +310,9 @@ def calibrate_hysomi(
     Raises
     ------
     ValueError
-        For missing variables, a held-out channel without data, or a series longer than
-        ``config.max_hours`` (before any compute).
+        For missing variables or a held-out channel without data; an ``IncubationError``
+        for times that are not finite and >= 0 or span more than ``config.data.max_days``
+        (all before any compute).
     """
     config = config or HySoMiCalibrationConfig()
     if model_dir is not None:
@@ -307,12 +323,7 @@ def calibrate_hysomi(
     for name in ("time", "co2"):
         if name not in ds:
             raise ValueError(f"variable {name!r} is missing; read series with read_incubation")
-    span = float(np.nanmax(ds["time"].values))
-    if not span <= config.max_hours:
-        raise ValueError(
-            f"the series span {span:.6g} h, beyond max_hours = {config.max_hours:g} h; check "
-            "the time unit (--time-unit) or raise max_hours"
-        )
+    span = _check_span(ds, config.data.max_days)
     channels = _channels(ds, config)
     factors = config.constraints.factors()
     if config.constraints.setting == "real" and "P11" not in factors:

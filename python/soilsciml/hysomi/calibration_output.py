@@ -12,7 +12,7 @@ import xarray as xr
 
 from soilsciml import __version__
 from soilsciml.config import HySoMiCalibrationConfig, save_config, to_dict
-from soilsciml.data.io import save_dataset
+from soilsciml.data.io import json_text, save_dataset
 from soilsciml.engines.base import SOLVE_MESSAGES
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
@@ -317,7 +317,7 @@ def write_calibration(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     report = run_dir / "fit.json"
-    report.write_text(json.dumps(calibration_report(result), indent=2, allow_nan=False) + "\n")
+    report.write_text(json_text(calibration_report(result), indent=2) + "\n")
     paths = [report, save_dataset(result, run_dir / "results.nc")]
     paths.append(save_config(config, run_dir / "config.toml"))
     plots = [("fit", plot_fit), ("pools", plot_pools)]
