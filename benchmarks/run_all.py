@@ -8,7 +8,8 @@ contender's process. Machine, versions, thread settings, date and load averages 
     python benchmarks/run_all.py [--quick] [--only GROUP ...] [--out benchmarks/results.md]
 
 ``--quick`` runs fewer repeats (for a smoke test, not for the record). ``--only`` re-runs the
-named groups (``soc``, ``hysomi_epoch``, ``generate``, ``grid``) and takes the others from
+named groups (``soc``, ``hysomi_epoch``, ``generate``, ``grid``, ``calibration``) and takes the
+others from
 their JSON files of an earlier run in ``benchmarks/out``; every row states when it was
 measured and the load average then, and the contenders of one ratio always run together.
 """
@@ -35,7 +36,7 @@ LEGACY_XLA = "--xla_cpu_use_thunk_runtime=false"
 JAX_STEP = ("--contender", "jax", "--repeats")
 
 
-GROUPS = ("soc", "hysomi_epoch", "generate", "grid")
+GROUPS = ("soc", "hysomi_epoch", "generate", "grid", "calibration")
 
 
 def run(name: str, script: str, args: list[str], out: Path, env: dict | None = None) -> dict:
@@ -87,6 +88,23 @@ def _row(label, ours, peer, target, unit_name="s", unit=1.0) -> str:
     )
 
 
+def calibration_rows(res: dict) -> list[str]:
+    """Table rows of the calibration group: ours against scipy (1 and 50 series) and against
+    the previous implementation (both with their compilation, as a user waits for them)."""
+    rows = [
+        _row("HySoMi calibration, Certovo, 1 series", res["cal_ours_1"], res["cal_scipy_1"], 1),
+        _row("HySoMi calibration, 50 series", res["cal_ours_50"], res["cal_scipy_50"], 1),
+    ]
+    legacy = res.get("cal_legacy", {"error": "not run (give --legacy-src)"})
+    ours = res["cal_ours_1"]
+    if "first_call_s" in ours:
+        first = {**ours, "median_s": ours["first_call_s"], "min_s": ours["first_call_s"]}
+        first = {**first, "max_s": ours["first_call_s"], "repeats": 1}
+        first.pop("compile_s", None)
+        rows.append(_row("HySoMi calibration, 1 series, compile included", first, legacy, 1))
+    return rows
+
+
 def _machine() -> list[str]:
     cpu = platform.processor() or "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
@@ -113,6 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
     parser.add_argument("--only", nargs="+", choices=GROUPS, help="re-run only these groups")
+    parser.add_argument(
+        "--legacy-src",
+        type=Path,
+        default=None,
+        help="source tree (its python/ folder) of the previous calibration, for its row",
+    )
     args = parser.parse_args(argv)
     work = HERE / "out"
     work.mkdir(exist_ok=True)
@@ -196,6 +220,34 @@ def main(argv: list[str] | None = None) -> None:
             ),
         ],
         "grid": [("grid", "grid_compiles.py", [], None)],
+        "calibration": [
+            ("cal_ours_1", "calibration.py", ["--contender", "ours", "--repeats", n(3, 1)], None),
+            ("cal_scipy_1", "calibration.py", ["--contender", "scipy"], None),
+            (
+                "cal_ours_50",
+                "calibration.py",
+                ["--contender", "ours", "--series", "50", "--repeats", n(2, 1)],
+                None,
+            ),
+            (
+                "cal_scipy_50",
+                "calibration.py",
+                ["--contender", "scipy", "--series", "50", "--peer-series", n(5, 1)],
+                None,
+            ),
+            *(
+                [
+                    (
+                        "cal_legacy",
+                        "calibration.py",
+                        ["--contender", "legacy", "--legacy-src", str(args.legacy_src)],
+                        None,
+                    )
+                ]
+                if args.legacy_src
+                else []
+            ),
+        ],
     }
     hysomi_training = importlib.util.find_spec("soilsciml.engines.jax.hysomi_train")
     res = {}
@@ -258,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         _row("HySoMi training epoch", res["hy_jax"], res["hy_torch"], 10),
         _row("HySoMi generation per draw", res["gen_jax"], res["gen_scipy"], 20, "ms", 1e3),
+        *calibration_rows(res),
         "",
         "Same loss for the same weights (checked before timing):",
         "",

@@ -84,24 +84,25 @@ def test_calibrate_recovers_a_synthetic_series(tmp_path, capsys):
     args += ["--co2-column", "co2_umol", "--co2-unit", "umol/g", "--cumulative"]
     args += ["--biomass-column", "mic", "--biomass-unit", "ug/g"]
     args += ["--initial", *(f"{k}={v}" for k, v in PULSE.items())]
-    args += ["--starts", "4", "--adam-steps", "150", "--polish-steps", "100", "--out", str(out)]
+    args += ["--screen", "32", "--starts", "2", "--out", str(out)]
     assert main(args) == 0
     assert "A: ok" in capsys.readouterr().out
     report = json.loads((out / "fit.json").read_text())
-    assert report["series"][0]["biomass_r2"] >= 0.99
-    assert report["series"][1]["biomass_r2"] is None
+    assert report["series"][0]["channels"]["biomass"]["r2"] >= 0.99
+    assert report["series"][0]["channels"]["biomass"]["role"] == "fitted"
+    assert report["series"][1]["channels"]["biomass"]["r2"] is None
     assert [s["series"] for s in report["series"]] == ["A", "B"]
     for entry in report["series"]:
         assert entry["status"] == "ok"
-        assert entry["co2_r2"] >= 0.99
-        assert entry["n_co2"] == (21 if entry["series"] == "A" else 6)
+        assert entry["channels"]["co2"]["r2"] >= 0.99
+        assert entry["channels"]["co2"]["n"] == (21 if entry["series"] == "A" else 6)
         assert set(entry["constraints"]) == {"P1", "P2", "P3", "P4", "P11", "P12", "C1", "C2", "C3"}
         assert set(entry["parameters"]) == set(model.PARAM_NAMES)
         for spec in model.PARAMETERS:
             value = entry["parameters"][spec.name]["value"]
             assert spec.lower <= value <= spec.upper
             assert entry["parameters"][spec.name]["unit"] == spec.unit
-    for name in ("results.nc", "config.toml", "fit_A.png", "fit_B.png"):
+    for name in ("results.nc", "config.toml", "fit_A.png", "fit_B.png", "pools_A.png"):
         assert (out / name).is_file()
     from soilsciml.data.io import load_dataset
 
@@ -192,6 +193,12 @@ GOOD = [["0", "0"], ["1", "0.1"], ["2", "0.3"], ["3", "0.4"]]
         (["time", "co2"], GOOD, ["--initial", "C_L=-1"], "finite number >= 0"),
         (["time", "co2"], GOOD, ["--model", "somewhere"], "not available yet"),
         (["time", "co2"], GOOD, ["--factor", "P5=0.5"], "'P5' is not in the 'real' setting"),
+        (["time", "co2"], [*GOOD, ["4", "0.1"]], [], "decreases at time 4 h"),
+        (["time", "co2"], [*GOOD, ["4", "-0.2"]], [], "line 6: column 'co2' is negative"),
+        (["time", "co2"], [*GOOD, ["4e7", "0.5"]], [], "at most data.max_days"),
+        (["time", "co2"], GOOD, ["--validate-column", "mic"], "--validate-column 'mic': not"),
+        (["time", "co2"], GOOD, ["--validate-column", "co2"], "every channel is held out"),
+        (["time", "co2"], GOOD, ["--level", "95"], "level"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, header, rows, options, message):
@@ -258,12 +265,13 @@ def test_failed_solves_are_reported_not_raised(tmp_path):
     from soilsciml.hysomi.calibrate import calibrate_hysomi, calibration_report, write_calibration
 
     path = _write_csv(tmp_path / "s.csv", ["time", "co2"], GOOD)
+    solver = SolverConfig(solver="kvaerno5", max_steps=2, adjoint="forward")
     config = HySoMiCalibrationConfig(
-        n_starts=2, adam_steps=2, polish_steps=0, solver=SolverConfig(max_steps=2)
+        n_screen=2, n_starts=1, explore_steps=1, max_steps=1, solver=solver
     )
     result = calibrate_hysomi(read_incubation(path), config)
     entry = calibration_report(result)["series"][0]
     assert entry["status"].startswith("max_steps reached")
-    assert entry["co2_r2"] is None
+    assert entry["channels"]["co2"]["r2"] is None
     write_calibration(result, config, tmp_path / "run")
-    assert json.loads((tmp_path / "run" / "fit.json").read_text())["series"][0]["loss"] > 0
+    assert json.loads((tmp_path / "run" / "fit.json").read_text())["series"][0]["chi2"] > 0

@@ -265,7 +265,8 @@ class HySoMiCalibrationConfig:
     level : float
         Level of the intervals and bands.
     profile_points : int
-        Grid points per side of each profile (up to 1.5 Wald half-widths), plus the box edge.
+        Re-fits per side of each profile (doubling steps out from the estimate until chi2
+        rises by the level's quantile, then bisection), plus the box edge.
     profile_steps : int
         Levenberg-Marquardt iterations at most at each profile point.
     profile_parameters : tuple of str
@@ -288,9 +289,7 @@ class HySoMiCalibrationConfig:
     initial: tuple[float, ...] = setting(
         factory=_initial_pools, length=6, items=Domain(ge=0, le=1000)
     )
-    held_out: tuple[str, ...] = setting(
-        (), max_items=4, items=Domain(choices=CALIBRATION_CHANNELS)
-    )
+    held_out: tuple[str, ...] = setting((), max_items=4, items=Domain(choices=CALIBRATION_CHANNELS))
     noise: str = setting("constant", choices=NOISE_MODELS)
     noise_floor: float = setting(0.01, gt=0, lt=1, fraction=True)
     n_screen: int = setting(128, ge=1, le=100_000)
@@ -303,8 +302,8 @@ class HySoMiCalibrationConfig:
     constraint_points: int = setting(24, ge=1, le=10_000)
     uncertainty: str = setting("none", choices=UNCERTAINTY_METHODS)
     level: float = setting(0.95, gt=0, lt=1, fraction=True)
-    profile_points: int = setting(3, ge=1, le=100)
-    profile_steps: int = setting(30, ge=1, le=100_000)
+    profile_points: int = setting(8, ge=1, le=100)
+    profile_steps: int = setting(60, ge=1, le=100_000)
     profile_parameters: tuple[str, ...] = setting(
         (), max_items=13, note="names of the 13 PBM parameters (empty: all)"
     )

@@ -1,12 +1,12 @@
 """Uncertainty of a HySoMi calibration: profile likelihood or a NUTS posterior, and bands.
 
-- ``profile``: each parameter is held at grid values around its estimate (multiples of its
-  Wald standard error in the unbounded transform, and the box edges) while Levenberg-Marquardt
-  re-fits the other twelve from the estimate (one compiled kernel for every point). The
-  interval is where the signed root of ``chi2 - chi2_min`` stays within ``+-sqrt(q)``,
-  ``q`` the chi-square(1) quantile of the level, interpolated linearly between grid points;
-  a side that never crosses reaches the box edge (``open``). The band is the envelope of the
-  pools of every profile point inside the region.
+- ``profile``: each parameter is held at values stepping out from its estimate (doubling
+  steps until chi2 rises by ``q``, the chi-square(1) quantile of the level, then bisection
+  of the bracket) while Levenberg-Marquardt re-fits the other twelve (one compiled kernel
+  for every point, all series at once). The interval is where the signed root of
+  ``chi2 - chi2_min`` stays within ``+-sqrt(q)``, interpolated linearly inside the last
+  bracket; a side that never crosses reaches the box edge (``open``). The band is the
+  envelope of the pools of every profile point inside the region.
 - ``mcmc``: NUTS (numpyro) on the unbounded parameters with a uniform prior on the box
   (the transform's log-Jacobian added), the Gaussian likelihood of the fit's sigmas and the
   constraint residuals as a soft prior; split R-hat and effective sample size per parameter,
@@ -84,7 +84,7 @@ def _wald_se(jacobian: np.ndarray) -> np.ndarray:
     """Standard errors (S, 13) of the unbounded parameters from the residual Jacobian."""
     normal = np.einsum("sri,srj->sij", jacobian, jacobian)
     cov = np.linalg.pinv(normal, hermitian=True)
-    return np.clip(np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0, None)), 0.05, 5.0)
+    return np.clip(np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0, None)), 0.01, 1.0)
 
 
 def _crossing(values, roots, centre, bound, side):
@@ -103,37 +103,63 @@ def _crossing(values, roots, centre, bound, side):
     return path_v[k - 1] + fraction * (path_v[k] - path_v[k - 1]), False
 
 
-def _profile(kernel, fit, dense, config) -> dict[str, Any]:
+def _walk(kernel, fit, j, side, se, config):
+    """One side of parameter ``j``'s profile: step out from the estimate, then bisect.
+
+    The first step is half the Wald half-width (at most 0.5 in the unbounded transform) and
+    each next one twice the last, until chi2 rises by the quantile ``q``; then the bracket
+    between the last point inside and the first outside is halved (continuation: each re-fit
+    starts from the inside point's). The last point is the box edge for a series that never
+    crossed. Returns values (S, P + 1), chi2 (S, P + 1) and re-fits (S, P + 1, 13), all in
+    the unbounded transform.
+    """
     from soilsciml.engines.jax.calibrate import RAW_LIMIT
 
-    raw, n_series = fit["raw"], fit["raw"].shape[0]
+    quantile = chi_square.ppf(config.level, 1)
+    raw = fit["raw"]
+    n_series, n_points = raw.shape[0], config.profile_points + 1
+    values, chi2 = np.empty((n_series, n_points)), np.empty((n_series, n_points))
+    refits = np.empty((n_series, n_points, raw.shape[1]))
+    free = np.ones_like(raw)
+    free[:, j] = 0.0
+    step = np.minimum(0.5 * np.sqrt(quantile) * se[:, j], 0.5)
+    inside, inside_fit = raw[:, j].copy(), raw.copy()
+    outside = np.full(n_series, np.nan)
+    for k in range(n_points):
+        bracketed = np.isfinite(outside)
+        grown = np.clip(inside + side * step, -RAW_LIMIT, RAW_LIMIT)
+        if k == n_points - 1:  # the box edge where no crossing was found
+            grown = np.full(n_series, side * RAW_LIMIT)
+        trial = np.where(bracketed, 0.5 * (inside + outside), grown)
+        start = inside_fit.copy()
+        start[:, j] = trial
+        out = kernel.least_squares(start, config.profile_steps, free)
+        values[:, k], chi2[:, k], refits[:, k] = trial, out["chi2"], out["raw"]
+        crossed = out["chi2"] - fit["chi2"] >= quantile
+        outside = np.where(crossed, trial, outside)
+        inside = np.where(crossed, inside, trial)
+        inside_fit = np.where(crossed[:, None], inside_fit, out["raw"])
+        step = np.where(bracketed | crossed, step, 2.0 * step)
+    return values, chi2, refits
+
+
+def _profile(kernel, fit, dense, config) -> dict[str, Any]:
+    n_series = fit["raw"].shape[0]
+    raw = fit["raw"]
     quantile = chi_square.ppf(config.level, 1)
     se = _wald_se(fit["jacobian"])
-    multiples = (
-        np.arange(1, config.profile_points + 1) * 1.5 * np.sqrt(quantile) / config.profile_points
-    )
-    offsets = np.concatenate([-multiples[::-1], multiples])
-    n_points = offsets.size + 2
+    n_points = 2 * (config.profile_points + 1)
     values = np.full((n_series, len(model.PARAMETERS), n_points), np.nan)
     chi2 = np.full(values.shape, np.nan)
     refits = np.full((*values.shape, len(model.PARAMETERS)), np.nan)
     names = config.profile_parameters or model.PARAM_NAMES
     profiled = [model.PARAM_NAMES.index(name) for name in names]
     for j in profiled:
-        grid = raw[:, j, None] + offsets * se[:, j, None]
-        grid = np.clip(
-            np.concatenate([grid, np.full((n_series, 2), [-RAW_LIMIT, RAW_LIMIT])], 1),
-            -RAW_LIMIT,
-            RAW_LIMIT,
-        )
-        values[:, j] = grid
-        free = np.ones_like(raw)
-        free[:, j] = 0.0
-        for g in range(n_points):
-            start = raw.copy()
-            start[:, j] = grid[:, g]
-            out = kernel.least_squares(start, config.profile_steps, free)
-            chi2[:, j, g], refits[:, j, g] = out["chi2"], out["raw"]
+        for half, side in enumerate((-1, 1)):
+            part = slice(half * n_points // 2, (half + 1) * n_points // 2)
+            values[:, j, part], chi2[:, j, part], refits[:, j, part] = _walk(
+                kernel, fit, j, side, se, config
+            )
     best = np.minimum(fit["chi2"], np.nanmin(chi2, axis=(1, 2)))
     delta = np.clip(chi2 - best[:, None, None], 0, None)
     roots = np.sign(values - raw[..., None]) * np.sqrt(delta)

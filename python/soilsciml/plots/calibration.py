@@ -153,7 +153,9 @@ def plot_uncertainty(result: xr.Dataset, series: str) -> Figure:
             ax.hist(row["draws"].sel(param=name).values, bins=30, density=True)
             ax.set_ylabel(f"posterior density [1/({unit})]")
         ax.axvline(float(row["params"].sel(param=name)), color="k", lw=1)
-        ax.axvspan(lower, upper, alpha=0.15, color="g")
+        if np.isfinite(lower) and np.isfinite(upper):
+            ax.axvspan(lower, upper, alpha=0.15, color="g")
+        ax.ticklabel_format(axis="x", useOffset=False)
         ax.set_xlabel(f"{name} [{unit}]")
     for ax in axes.ravel()[len(result["param"]) :]:
         ax.axis("off")
