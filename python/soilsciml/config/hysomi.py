@@ -7,6 +7,7 @@ from dataclasses import field
 from soilsciml.config.base import SolverConfig, _require
 from soilsciml.config.domain import MAX_SEED, Domain, setting, settings
 from soilsciml.config.domain import setting as _setting
+from soilsciml.models.hysomi import PARAM_NAMES
 
 #: Time unit -> hours per unit.
 TIME_UNITS: dict[str, float] = {"min": 1.0 / 60.0, "h": 1.0, "d": 24.0}
@@ -219,12 +220,6 @@ def _calibration_solver() -> SolverConfig:
     return SolverConfig(solver="kvaerno5", rtol=1e-5, atol=1e-8, max_steps=4096, adjoint="forward")
 
 
-def _parameter_names() -> tuple[str, ...]:
-    from soilsciml.models.hysomi import PARAM_NAMES
-
-    return PARAM_NAMES
-
-
 @settings()
 class HySoMiCalibrationConfig:
     """Calibration of the HySoMi PBM parameters to incubation series (spec section 7).
@@ -248,7 +243,7 @@ class HySoMiCalibrationConfig:
     n_screen : int
         Latin-hypercube candidates (unbounded transform, [-3, 3]) whose chi2 is screened.
     n_starts : int
-        Best candidates Levenberg-Marquardt starts from, per series.
+        Best candidates Levenberg-Marquardt starts from, per series (at most ``n_screen``).
     explore_steps, max_steps : int
         Levenberg-Marquardt iterations at most from every start, then from the best one.
     lm_rtol, lm_atol : float
@@ -305,7 +300,7 @@ class HySoMiCalibrationConfig:
     profile_points: int = setting(8, ge=1, le=100)
     profile_steps: int = setting(60, ge=1, le=100_000)
     profile_parameters: tuple[str, ...] = setting(
-        (), max_items=13, note="names of the 13 PBM parameters (empty: all)"
+        (), max_items=13, items=Domain(choices=PARAM_NAMES)
     )
     mcmc_chains: int = setting(4, ge=1, le=256)
     mcmc_warmup: int = setting(200, ge=1, le=1_000_000)
@@ -322,17 +317,6 @@ class HySoMiCalibrationConfig:
     def __post_init__(self) -> None:
         _require(self.initial[5] == 0, "initial CO2 must be 0 (series are offset to start at 0)")
         _require(sum(self.initial[:2]) > 0, "initial biomass B_A + B_D must be positive")
-        _require(
-            self.n_starts <= self.n_screen,
-            f"n_starts ({self.n_starts}) must not exceed n_screen ({self.n_screen})",
-        )
-        names = _parameter_names()
-        for name in self.profile_parameters:
-            _require(
-                name in names,
-                f"profile_parameters: unknown parameter {name!r}; the parameters are "
-                f"{', '.join(names)}",
-            )
 
 
 HYSOMI_MODELS = ("hysomi", "unconstrained", "all_states", "ml")

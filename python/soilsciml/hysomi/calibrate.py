@@ -236,7 +236,7 @@ def _fit(kernel, config, channels) -> tuple[Any, dict[str, np.ndarray]]:
     chi2 = kernel.screen(candidates)
     order = np.argsort(chi2, axis=1)[:, : config.n_starts]
     best = None
-    for k in range(config.n_starts):
+    for k in range(order.shape[1]):
         start = np.take_along_axis(candidates, order[:, k, None, None], axis=1)[:, 0]
         result = kernel.least_squares(start, config.explore_steps)
         if best is None:
