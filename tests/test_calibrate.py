@@ -62,6 +62,7 @@ def _truth(hours):
     return np.interp(hours, grid, states[:, 5]), np.interp(hours, grid, states[:, 0] + states[:, 1])
 
 
+@pytest.mark.slow
 def test_calibrate_recovers_a_synthetic_series(tmp_path, capsys):
     from soilsciml.cli import main
 
@@ -260,6 +261,7 @@ def test_netcdf_input_and_traits(tmp_path):
         read_incubation(_write_csv(tmp_path / "v.csv", ["series", "time", "co2", "trait_gc"], rows))
 
 
+@pytest.mark.slow
 def test_failed_solves_are_reported_not_raised(tmp_path):
     from soilsciml.config import HySoMiCalibrationConfig, SolverConfig
     from soilsciml.hysomi.calibrate import calibrate_hysomi, calibration_report, write_calibration

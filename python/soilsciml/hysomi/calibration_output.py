@@ -221,6 +221,12 @@ def _number(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
+def _median(values: np.ndarray) -> float | None:
+    """Median of the finite values (None when there is none)."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else None
+
+
 def _parameters(row, result) -> dict[str, Any]:
     out = {}
     for i, spec in enumerate(model.PARAMETERS):
@@ -253,7 +259,7 @@ def calibration_report(result: xr.Dataset) -> dict[str, Any]:
                 "r2": _number(row["r2"].values[c]),
                 "rmse": _number(row["rmse"].values[c]),
                 "bias": _number(row["bias"].values[c]),
-                "sigma": _number(np.nanmedian(row["sigma"].values[c])),
+                "sigma": _median(row["sigma"].values[c]),
             }
         identifiability = {
             str(label): {

@@ -143,6 +143,33 @@ def _walk(kernel, fit, j, side, se, config):
     return values, chi2, refits
 
 
+def _profile_warnings(fit, values, chi2, delta, bounds, profiled, quantile) -> list[list[str]]:
+    """Per series: a better fit found by a profile (the estimate is a local optimum), and
+    profile points within the threshold outside the interval (more than one region)."""
+    out = []
+    for s in range(values.shape[0]):
+        notes = []
+        better = fit["chi2"][s] - np.nanmin(chi2[s])
+        if better > 1e-6 * max(fit["chi2"][s], 1.0):
+            notes.append(
+                f"a profile found a fit better by chi2 {better:.3g}: the estimate is a local "
+                "optimum (more starts: --screen, --starts)"
+            )
+        for j in profiled:
+            low, high = bounds[s, j]
+            apart = (delta[s, j] <= quantile) & ((values[s, j] < low) | (values[s, j] > high))
+            if apart.any():
+                spec = model.PARAMETERS[j]
+                unit = 1.0 / (1.0 + np.exp(-values[s, j][apart][0]))
+                value = spec.lower + (spec.upper - spec.lower) * unit
+                notes.append(
+                    f"{spec.name}: a fit within the threshold at {value:.4g} {spec.unit}, "
+                    "outside the interval: the likelihood has more than one region"
+                )
+        out.append(notes)
+    return out
+
+
 def _profile(kernel, fit, dense, config) -> dict[str, Any]:
     n_series = fit["raw"].shape[0]
     raw = fit["raw"]
@@ -172,6 +199,7 @@ def _profile(kernel, fit, dense, config) -> dict[str, Any]:
                     values[s, j], roots[s, j], raw[s, j], np.sqrt(quantile), side
                 )
     inside = np.nan_to_num(delta, nan=np.inf) <= quantile
+    warnings = _profile_warnings(fit, values, chi2, delta, bounds, profiled, quantile)
     members = []
     for s in range(n_series):
         sets = np.concatenate([fit["raw"][s : s + 1], refits[s][inside[s]]])
@@ -191,7 +219,7 @@ def _profile(kernel, fit, dense, config) -> dict[str, Any]:
         "profile_value": model.to_box(np.moveaxis(values, 1, -1)).swapaxes(1, 2),
         "profile_delta_chi2": delta,
         "threshold": float(quantile),
-        "warnings": [[] for _ in range(n_series)],
+        "warnings": warnings,
     }
 
 

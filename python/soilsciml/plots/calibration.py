@@ -142,8 +142,9 @@ def plot_uncertainty(result: xr.Dataset, series: str) -> Figure:
         lower = float(row["params_lower"].sel(param=name))
         upper = float(row["params_upper"].sel(param=name))
         if "profile_value" in result:
-            value = row["profile_value"].sel(param=name).values
-            delta = row["profile_delta_chi2"].sel(param=name).values
+            estimate = float(row["params"].sel(param=name))
+            value = np.append(row["profile_value"].sel(param=name).values, estimate)
+            delta = np.append(row["profile_delta_chi2"].sel(param=name).values, 0.0)
             order = np.argsort(value)
             ax.plot(value[order], delta[order], "o-", ms=3)
             ax.axhline(float(result["profile_threshold"]), color="r", lw=0.8, ls="--")
