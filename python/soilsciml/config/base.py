@@ -18,6 +18,8 @@ import tomli_w
 
 __all__ = [
     "ADJOINTS",
+    "COMPATIBLE_SCHEMAS",
+    "CONFIG_SCHEMA",
     "DTYPES",
     "SOLVERS",
     "ConfigError",
@@ -34,6 +36,18 @@ T = TypeVar("T")
 SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
 ADJOINTS = ("checkpoint", "backsolve", "direct")
 DTYPES = ("float32", "float64")
+
+#: Version of what the settings mean, recorded with every grid run (``schema`` in its
+#: ``grid.toml``) and part of the grid fingerprint. Bump it when a default of a config class
+#: changes what a run computes, so that run directories written under the old defaults are not
+#: resumed. Adding a field whose default keeps the old results needs no bump: fingerprints hash
+#: only the settings that differ from the defaults. (Version 1 hashed every setting.)
+CONFIG_SCHEMA = 2
+
+#: Earlier versions whose settings mean what they mean under :data:`CONFIG_SCHEMA`: run
+#: directories written under them are still recognised and resumed. Empty it when bumping
+#: :data:`CONFIG_SCHEMA` for a changed default.
+COMPATIBLE_SCHEMAS: tuple[int, ...] = (1,)
 
 
 class ConfigError(ValueError):
