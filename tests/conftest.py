@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+# The JAX engine's compilation cache: under the temporary directory, never the user's home;
+# shared by the test processes and their worker subprocesses, kept between runs.
+os.environ.setdefault(
+    "SOILSCIML_JAX_CACHE", str(Path(tempfile.gettempdir()) / "soilsciml-tests-jax-cache")
+)
 
 # CI runs derandomised so a red run can be reproduced; locally hypothesis explores freely.
 settings.register_profile("ci", derandomize=True, print_blob=True)

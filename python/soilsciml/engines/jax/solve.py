@@ -1,7 +1,8 @@
 """Shared diffrax machinery of the JAX engine: solver and adjoint registries, one solve call.
 
-Importing this module turns on float64 support in JAX (``jax_enable_x64``); each run still
-chooses its own dtype through :class:`~soilsciml.config.SolverConfig`.
+Float64 support in JAX (``jax_enable_x64``) is on once the engine is imported
+(:mod:`~soilsciml.engines.jax.runtime`); each run still chooses its own dtype through
+:class:`~soilsciml.config.SolverConfig`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import jax
 import jax.numpy as jnp
 
 from soilsciml.config import SolverConfig
-
-jax.config.update("jax_enable_x64", True)
 
 __all__ = ["ADJOINTS", "SOLVERS", "STATUS_CODE", "make_adjoint", "make_solver", "solve"]
 

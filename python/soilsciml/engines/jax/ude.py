@@ -325,9 +325,9 @@ def loss_terms(weights: dict, data: dict, static: UDEStatic):
 class EvaluationLog:
     """Counts of every loss evaluation, per fit, filled from inside the compiled kernels.
 
-    Each evaluation reports ``(fit_id, code, num_steps, num_rejected_steps)`` through a host
-    callback, so failures inside optimistix line searches are counted too. ``fit_id`` travels
-    in the data (``data["fit_id"]``) and keeps concurrent fits apart.
+    Each evaluation's outcome ``(fit_id, code, num_steps, num_rejected_steps)`` comes back
+    with its result and is recorded on the host (:meth:`record`); ``fit_id`` travels in the
+    data (``data["fit_id"]``) and keeps concurrent fits apart.
     """
 
     def __init__(self) -> None:
@@ -343,7 +343,7 @@ class EvaluationLog:
         return fit_id
 
     def record(self, fit_id, code, num_steps, num_rejected_steps) -> None:
-        """Host side of the callback; batched (vmapped) evaluations arrive as arrays."""
+        """Count one evaluation (or a batch of them: arrays, e.g. from vmapped fits)."""
         columns = np.broadcast_arrays(fit_id, code, num_steps, num_rejected_steps)
         for one_id, one_code, steps, rejected in zip(*(c.ravel() for c in columns), strict=True):
             counts = self._counts.get(int(one_id))
@@ -385,29 +385,35 @@ def guarded_value_and_grad(weights: dict, data: dict, static: UDEStatic):
 
 def safe_value_and_grad(weights: dict, data: dict, static: UDEStatic):
     """:func:`guarded_value_and_grad` that reports its outcome to :data:`EVALUATIONS`
-    through a host callback (so evaluations inside optimistix line searches are counted)."""
+    through a host callback, for use inside other compiled code (the benchmarks); the
+    training kernels return the outcome instead."""
     loss, grads, outcome = guarded_value_and_grad(weights, data, static)
     jax.debug.callback(EVALUATIONS.record, data["fit_id"], *outcome)
     return loss, grads
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
-def safe_loss(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
-    """The failure-safe loss as a differentiable scalar function.
+def safe_loss(weights: dict, data: dict, static: UDEStatic) -> tuple[jax.Array, tuple]:
+    """The failure-safe loss as a differentiable scalar function, and its outcome.
 
-    Its gradient is the masked gradient of :func:`safe_value_and_grad`, so optimisers that
-    differentiate a scalar function (optimistix) get the zero gradient of the penalty.
+    Returns ``(loss, (code, num_steps, num_rejected_steps))``; the outcome is for the caller to
+    record (an optimiser's aux), so no host callback sits in the compiled kernel and the
+    kernel can be kept in the persistent compilation cache. The gradient of the loss is the
+    masked gradient of :func:`guarded_value_and_grad`, so optimisers that differentiate a
+    scalar function (optimistix) get the zero gradient of the penalty.
     """
-    return safe_value_and_grad(weights, data, static)[0]
+    loss, _, outcome = guarded_value_and_grad(weights, data, static)
+    return loss, outcome
 
 
 def _safe_loss_fwd(weights, data, static):
-    loss, grads = safe_value_and_grad(weights, data, static)
-    return loss, (grads, data)
+    loss, grads, outcome = guarded_value_and_grad(weights, data, static)
+    return (loss, outcome), (grads, data)
 
 
-def _safe_loss_bwd(static, residuals, cotangent):
+def _safe_loss_bwd(static, residuals, cotangents):
     grads, data = residuals
+    cotangent, _ = cotangents
     return (
         jax.tree_util.tree_map(lambda g: cotangent * g, grads),
         jax.tree_util.tree_map(jnp.zeros_like, data),
