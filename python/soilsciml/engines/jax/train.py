@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import optimistix as optx
-from tqdm.auto import tqdm
 
 from soilsciml.config import SOCFitConfig, SOCTrainConfig, holdout_stride
 from soilsciml.engines.base import SOCFitOutput, SOCUDEProblem, SolveStatus
 from soilsciml.engines.jax import ude as jax_ude
+from soilsciml.engines.jax.progress import StageReport, signature
 
 __all__ = ["QUASI_NEWTON", "TRACES", "EarlyStopping", "fit", "holdout_loss", "value_and_grad"]
 
@@ -166,17 +166,18 @@ def _adam(
     opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=dtype)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
-    with tqdm(total=train.adam_iters, desc="adam", disable=not progress, leave=False) as bar:
-        for _ in range(train.adam_iters):
-            loss, grads = step(weights, data, static)
-            loss = float(loss)
-            history.append(loss)
-            bar.update()
-            bar.set_postfix(loss=f"{loss:.3e}")
-            if stopper.update(monitor(loss, weights), weights):
-                reason = "early_stopping"
-                break
-            weights, opt_state = _adam_update(weights, grads, opt_state)
+    key = signature(getattr(step, "__qualname__", ""), weights, data, static)
+    report = StageReport("adam", train.adam_iters, progress, key)
+    for _ in range(train.adam_iters):
+        loss, grads = step(weights, data, static)
+        loss = float(loss)
+        history.append(loss)
+        report.step(loss)
+        if stopper.update(monitor(loss, weights), weights):
+            reason = "early_stopping"
+            break
+        weights, opt_state = _adam_update(weights, grads, opt_state)
+    report.close(reason)
     return _StageResult(stopper.best_weights or weights, np.asarray(history), reason)
 
 
@@ -197,30 +198,30 @@ def _quasi_newton(
     name: str, weights, data, static, train: SOCTrainConfig, progress: bool, monitor
 ) -> _StageResult:
     solver = QUASI_NEWTON[name]()
+    report = StageReport(name, train.second_iters, progress, signature(weights, data, static))
     state = _quasi_newton_init(solver, weights, data, static)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
-    with tqdm(total=train.second_iters, desc=name, disable=not progress, leave=False) as bar:
-        for _ in range(train.second_iters):
-            evaluated = state.y_eval
-            weights, state, done, healthy, accepted = _quasi_newton_step(
-                solver, weights, state, data, static
-            )
-            _record_evaluation(accepted, state.aux, evaluated, data, static)
-            # The loss at the last accepted point: non-increasing along the stage.
-            loss = float(state.f_info.f)
-            history.append(loss)
-            bar.update()
-            bar.set_postfix(loss=f"{loss:.3e}")
-            if stopper.update(monitor(loss, weights), weights):
-                reason = "early_stopping"
-            elif not bool(healthy):
-                reason = "line_search_failed"
-            elif bool(done):
-                reason = "converged"
-            else:
-                continue
-            break
+    for _ in range(train.second_iters):
+        evaluated = state.y_eval
+        weights, state, done, healthy, accepted = _quasi_newton_step(
+            solver, weights, state, data, static
+        )
+        _record_evaluation(accepted, state.aux, evaluated, data, static)
+        # The loss at the last accepted point: non-increasing along the stage.
+        loss = float(state.f_info.f)
+        history.append(loss)
+        report.step(loss)
+        if stopper.update(monitor(loss, weights), weights):
+            reason = "early_stopping"
+        elif not bool(healthy):
+            reason = "line_search_failed"
+        elif bool(done):
+            reason = "converged"
+        else:
+            continue
+        break
+    report.close(reason)
     return _StageResult(stopper.best_weights or weights, np.asarray(history), reason)
 
 
