@@ -132,16 +132,21 @@ def init_weights(h1: int, h2: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded initial weights, uniform in +-1/sqrt(fan_in) (float64 numpy).
 
     The output layers start 10x smaller so that NN_P and NN_R nearly cancel at first and the
-    initial model is close to transport alone.
+    initial model is close to transport alone. The draws are one compiled kernel (the same
+    numbers as drawing them one by one, without a compilation per layer shape).
     """
+    return {name: np.asarray(draw) for name, draw in _draw_weights(seed, h1, h2).items()}
+
+
+@partial(jax.jit, static_argnames=("h1", "h2"))
+def _draw_weights(seed, h1: int, h2: int) -> dict[str, jax.Array]:
     shapes = soc_ude.layer_shapes(h1, h2)
     keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes))
     weights = {}
     for key, (name, shape) in zip(keys, shapes.items(), strict=True):
         fan_in = shapes[name.replace(".b", ".W")][1]
         bound = (0.1 if name.endswith("3") else 1.0) / np.sqrt(fan_in)
-        draw = jax.random.uniform(key, shape, jnp.float64, -bound, bound)
-        weights[name] = np.asarray(draw)
+        weights[name] = jax.random.uniform(key, shape, jnp.float64, -bound, bound)
     return weights
 
 
