@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_util import kept_sections
+
 HERE = Path(__file__).resolve().parent
 #: XLA on one thread (the torch peers run on one thread too).
 ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -317,7 +319,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     julia_text = (julia.stdout or julia.stderr).strip()
     lines += ["", "Julia engine vs JAX (`benchmarks/parity.py`):", "", julia_text or "no output"]
-    args.out.write_text("\n".join(lines) + "\n")
+    # sections written by other scripts (fit_breakdown.py, jobs.py) stay
+    kept = kept_sections(args.out.read_text()) if args.out.exists() else ""
+    args.out.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
     print("\n".join(lines))
 
 
