@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from soilsciml.config import SOCFitConfig, SolverConfig
+from soilsciml.config import HySoMiTrainConfig, SOCFitConfig, SolverConfig
 from soilsciml.models.soc import DriverCoefficients, ReferenceTruth
 
 __all__ = [
     "SOLVE_MESSAGES",
     "AbstractEngine",
+    "HySoMiFitOutput",
+    "HySoMiTrainingData",
     "PBMTrajectory",
     "SOCFitOutput",
     "SOCTrajectory",
@@ -126,7 +129,7 @@ class PBMTrajectory:
     codes : ndarray of int, shape (n,)
         0 on success, else a key of :data:`SOLVE_MESSAGES`.
     num_steps : ndarray of int, shape (n,)
-        Accepted solver steps per sample.
+        Solver steps per sample, accepted and rejected (what ``solver.max_steps`` bounds).
     """
 
     times: np.ndarray
@@ -159,10 +162,10 @@ class SOCUDEProblem:
         Times (yr) at which the drivers are sampled; linear interpolation in between, clamped
         outside.
     drivers : ndarray, shape (ntd, nz, 3) or (ntd, site, nz, 3)
-        pH (1), CEC (cmol/kg) and clay (%) in that order; time first, then site.
+        pH (1), CEC (cmol(+)/kg) and clay (%) in that order; time first, then site.
     targets : ndarray, shape (nt, nz) or (site, nt, nz)
         Observed SOC in %; NaN marks a missing observation. Site first, as in a dataset's
-        (site, time, depth).
+        (site, time, depth). With ``observation``, the last axis is the observed layers.
     diffusion, advection : float
         D in m2 yr-1 and v in m yr-1.
     boundary : str
@@ -170,6 +173,11 @@ class SOCUDEProblem:
     input_shift, input_scale : ndarray, shape (6,), optional
         Network input scaling ``(x - shift) / scale``. None: computed from this problem as
         ``network.input_scaling`` says; a trained model passes the scaling of its training data.
+    observation : ndarray, shape (n_obs, nz) or (site, n_obs, nz), optional
+        Observation operator of measured soil layers: row k maps the node values to the mean
+        of the piecewise-linear state over layer k (see
+        :func:`soilsciml.models.soc_layers.layer_mean_matrix`); the loss compares
+        ``observation @ state`` with ``targets``. None (default): the targets are the nodes.
     """
 
     depth: np.ndarray
@@ -183,6 +191,7 @@ class SOCUDEProblem:
     boundary: str
     input_shift: np.ndarray | None = None
     input_scale: np.ndarray | None = None
+    observation: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +223,54 @@ class SOCFitOutput:
     solver_stats: dict[str, int]
     num_compiles: int
     stop_reasons: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HySoMiTrainingData:
+    """The arrays of one HySoMi fit (see ``soilsciml.hysomi.fit.split_arrays``).
+
+    Parameters
+    ----------
+    traits_train, traits_validation, traits_test : ndarray, shape (n, n_traits)
+        Traits of the training, validation and test samples.
+    states_train, states_validation : ndarray, shape (n, nt, 6)
+        Their pools B_A, B_D, C_H, C_L, C_LS, CO2 in mg C/g.
+    times : ndarray, shape (nt,)
+        Output times in hours.
+    """
+
+    traits_train: np.ndarray
+    states_train: np.ndarray
+    traits_validation: np.ndarray
+    states_validation: np.ndarray
+    traits_test: np.ndarray
+    times: np.ndarray
+
+
+@dataclass(frozen=True)
+class HySoMiFitOutput:
+    """What an engine returns from :meth:`AbstractEngine.fit_hysomi`.
+
+    Parameters
+    ----------
+    trained : Any
+        The trained model, as the engine's :meth:`AbstractEngine.predict_hysomi` takes it.
+    history : dict of str to ndarray
+        Per epoch: ``train_loss``, ``validation_loss``, ``learning_rate``, ``failed_solves``,
+        and (epoch, term) ``validation_terms`` and ``term_weights``.
+    params : ndarray, shape (n_test, 13)
+        Predicted parameters of the test samples (NaN for ``ml``).
+    states : ndarray, shape (n_test, nt, 6)
+        Their predicted pools in mg C/g (only CO2 for ``ml``; NaN after a failed solve).
+    codes : ndarray of int, shape (n_test,)
+        Solve status per test sample (a key of :data:`SOLVE_MESSAGES`).
+    """
+
+    trained: Any
+    history: dict[str, np.ndarray]
+    params: np.ndarray
+    states: np.ndarray
+    codes: np.ndarray
 
 
 class AbstractEngine(abc.ABC):
@@ -252,3 +309,17 @@ class AbstractEngine(abc.ABC):
         self, problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True
     ) -> SOCFitOutput:
         """Train NN_P and NN_R on ``problem`` with the optimiser stages of ``config``."""
+
+    @abc.abstractmethod
+    def fit_hysomi(
+        self, data: HySoMiTrainingData, config: HySoMiTrainConfig, progress: bool = True
+    ) -> HySoMiFitOutput:
+        """Train the compared model ``config.model`` on ``data`` (early stopping on its
+        validation split) and predict its test split with the best epoch's model."""
+
+    @abc.abstractmethod
+    def predict_hysomi(
+        self, trained: Any, traits: np.ndarray, times: np.ndarray, config: HySoMiTrainConfig
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Parameters (n, 13), pools (n, nt, 6) and solve codes (n,) of a model trained by
+        :meth:`fit_hysomi`, for traits (n, n_traits) on ``times`` (hours)."""

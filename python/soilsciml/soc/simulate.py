@@ -8,11 +8,14 @@ import numpy as np
 import xarray as xr
 
 from soilsciml import __version__
-from soilsciml.config import SOCSimulationConfig
+from soilsciml.config import ConfigError, SOCSimulationConfig
 from soilsciml.data.schema import COORDS, SOC_VARIABLES
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import SOCTruthProblem
 from soilsciml.models import soc as model
+
+#: Most sites one batched simulation may hold.
+MAX_SITES = 100_000
 
 __all__ = ["SITE_RANGES", "output_times", "simulate_soc", "simulate_soc_sites", "soc_dataset"]
 
@@ -118,7 +121,7 @@ def simulate_soc(config: SOCSimulationConfig | None = None, engine: str = "jax")
     Returns
     -------
     xarray.Dataset
-        ``soc`` (%), ``ph``, ``cec`` (cmol/kg) and ``clay`` (%) on (time, depth), the drivers
+        ``soc`` (%), ``ph``, ``cec`` (cmol(+)/kg) and ``clay`` (%) on (time, depth), the drivers
         sampled at the output times, and every setting in ``attrs``.
     """
     config = config or SOCSimulationConfig()
@@ -151,8 +154,8 @@ def simulate_soc_sites(
     xarray.Dataset
         Variables on (site, time, depth) plus the per-site draws as ``site_<name>`` on (site,).
     """
-    if n_sites < 1:
-        raise ValueError(f"n_sites must be >= 1; got {n_sites}")
+    if isinstance(n_sites, bool) or not isinstance(n_sites, int) or not 1 <= n_sites <= MAX_SITES:
+        raise ConfigError(f"n_sites must be >= 1 and <= {MAX_SITES} (sites); got {n_sites!r}")
     config = config or SOCSimulationConfig()
     rng = np.random.default_rng(seed)
     draws = {name: rng.uniform(lo, hi, n_sites) for name, (lo, hi) in SITE_RANGES.items()}
@@ -161,7 +164,7 @@ def simulate_soc_sites(
         for p, c, k in zip(draws["ph0"], draws["cec0"], draws["clay0"], strict=True)
     )
     ds = _simulate(config, engine, draws["surface"], drivers)
-    units = {"ph0": "1", "cec0": "cmol/kg", "clay0": "%", "surface": "%"}
+    units = {"ph0": "1", "cec0": "cmol(+)/kg", "clay0": "%", "surface": "%"}
     for name, values in draws.items():
         ds[f"site_{name}"] = ("site", values, {"units": units[name], "long_name": f"site {name}"})
     ds = ds.assign_coords(site=("site", np.arange(n_sites), {"long_name": "site index"}))
