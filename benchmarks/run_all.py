@@ -161,6 +161,13 @@ def main(argv: list[str] | None = None) -> None:
                 [*JAX_STEP, n(30, 5), "--solver", "tsit5", "--dtype", "float32"],
                 None,
             ),
+            ("soc_pi", "soc_step.py", [*JAX_STEP, n(30, 5), "--pi"], None),
+            (
+                "soc_tsit5_float32_pi",
+                "soc_step.py",
+                [*JAX_STEP, n(30, 5), "--solver", "tsit5", "--dtype", "float32", "--pi"],
+                None,
+            ),
             (
                 "soc_torch",
                 "soc_step.py",
@@ -258,6 +265,13 @@ def main(argv: list[str] | None = None) -> None:
             res["soc_torch"],
             20,
         ),
+        _row("SOC training step, ours PI controller", res["soc_pi"], res["soc_torch"], 20),
+        _row(
+            "SOC training step, ours Tsit5 float32 PI controller",
+            res["soc_tsit5_float32_pi"],
+            res["soc_torch"],
+            20,
+        ),
         _row("HySoMi training epoch", res["hy_jax"], res["hy_torch"], 10),
         _row("HySoMi generation per draw", res["gen_jax"], res["gen_scipy"], 20, "ms", 1e3),
         "",
@@ -285,10 +299,19 @@ def main(argv: list[str] | None = None) -> None:
             f"{soc['rhs_evaluations_forward']} RHS evaluations forward, "
             f"{soc['rhs_evaluations_value_and_grad']} for value + gradient."
         )
+    pi = res["soc_pi"]
+    if "solver_steps" in pi and "solver_steps" in soc:
+        lines.append(
+            f"- SOC step, ours PI controller: {pi['solver_steps']} dopri5 steps "
+            f"({pi.get('rejected_steps', '-')} rejected) against {soc['solver_steps']} "
+            f"({soc.get('rejected_steps', '-')} rejected) with the integral controller."
+        )
     for key, label in (
         ("soc_float32", "float32"),
         ("soc_tsit5", "Tsit5"),
         ("soc_tsit5_float32", "Tsit5 float32"),
+        ("soc_pi", "PI controller (pcoeff 0.4, icoeff 0.3)"),
+        ("soc_tsit5_float32_pi", "Tsit5 float32 PI controller"),
     ):
         difference = res[key].get("loss_relative_difference_to_dopri5_float64")
         if difference is not None:

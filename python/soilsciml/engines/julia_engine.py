@@ -72,10 +72,18 @@ PBM_STATES = 6
 
 
 def solver_settings(solver: SolverConfig) -> dict[str, Any]:
-    """The solver section for Julia; float32 is refused before Julia starts."""
+    """The solver section for Julia; float32 and a PI step-size controller are refused before
+    Julia starts (the Julia engine's controller is the integral one)."""
     if solver.dtype != "float64":
         raise ValueError(f"solver.dtype must be float64 for the Julia engine; got {solver.dtype}")
-    return to_dict(solver)
+    if (solver.pcoeff, solver.icoeff) != (0.0, 1.0):
+        raise ValueError(
+            "solver.pcoeff and solver.icoeff must keep their defaults (0, 1) for the Julia "
+            f"engine; got {solver.pcoeff}, {solver.icoeff}"
+        )
+    settings = to_dict(solver)
+    del settings["pcoeff"], settings["icoeff"]
+    return settings
 
 
 def soc_truth_arguments(problem: SOCTruthProblem) -> list[tuple[Any, ...]]:

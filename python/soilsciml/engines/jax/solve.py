@@ -99,7 +99,9 @@ def solve(
         y0=y0,
         args=args,
         saveat=_save_at(ts),
-        stepsize_controller=diffrax.PIDController(rtol=config.rtol, atol=config.atol),
+        stepsize_controller=diffrax.PIDController(
+            rtol=config.rtol, atol=config.atol, pcoeff=config.pcoeff, icoeff=config.icoeff
+        ),
         max_steps=config.max_steps,
         adjoint=make_adjoint(config.adjoint),
         throw=False,
