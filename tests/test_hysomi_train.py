@@ -184,3 +184,60 @@ def test_experiment_writes_table_scores_other_data_and_resumes(dataset, tmp_path
     again, _ = experiments.run_experiment("tiny", tmp_path, progress=False)
     assert again == table
     assert (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_selection_keeps_the_best_epoch_when_validation_worsens(dataset):
+    from soilsciml.engines.jax.hysomi_train import train
+
+    traits, states, _ = split_arrays(dataset, "train")
+    times = dataset["time"].values
+    # Validation: the training traits paired with other samples' CO2, so that fitting the
+    # training split makes the validation criterion worse after the first epochs.
+    mismatched = states[np.roll(np.arange(len(states)), 1)]
+    config = dataclasses.replace(QUICK, model="ml", epochs=12, patience=12, learning_rate=0.02)
+    trained, history = train(traits, states, traits, mismatched, times, config, progress=False)
+    criterion = history["selection"]
+    best = int(history["best_epoch"])
+    assert criterion.size == 12 and 1 <= best < 12
+    assert criterion[best - 1] == criterion.min() < criterion[-1]
+    assert history["train_loss"][-1] < history["train_loss"][best - 1]
+    np.testing.assert_array_equal(criterion, history["validation_mse_co2"])  # ml: CO2 alone
+    # the weights returned are those after the best epoch: training that long gives them
+    again, _ = train(
+        traits,
+        states,
+        traits,
+        mismatched,
+        times,
+        dataclasses.replace(config, epochs=best),
+        progress=False,
+    )
+    for kept, rerun in zip(jax.tree.leaves(trained), jax.tree.leaves(again), strict=True):
+        np.testing.assert_array_equal(kept, rerun)
+    # early stopping: `patience` epochs without a lower criterion end training
+    _, stopped = train(
+        traits,
+        states,
+        traits,
+        mismatched,
+        times,
+        dataclasses.replace(config, patience=2),
+        progress=False,
+    )
+    np.testing.assert_array_equal(stopped["selection"], criterion[: best + 2])
+
+
+def test_selection_criterion_is_validation_co2_mse_plus_constraint_sum(dataset, constrained):
+    from soilsciml.hysomi.fit import hysomi_metrics
+
+    history = constrained.predictions
+    best = history.attrs["best_epoch"]
+    assert history.attrs["selection"] == "co2_constraints" and 1 <= best <= history.sizes["epoch"]
+    kept = history["selection"].values[best - 1]
+    assert kept == np.min(history["selection"].values)
+    # the same criterion, recomputed from the kept model's validation predictions with the
+    # numpy metrics of the test split
+    validation = hysomi_metrics(predict_split(constrained, dataset, "validation"), QUICK)
+    assert kept == pytest.approx(validation["mse_co2"] + validation["constraint_sum"], rel=1e-8)
+    terms = history["validation_terms"].values[best - 1]
+    assert history["validation_mse_co2"].values[best - 1] == pytest.approx(terms[0], rel=1e-12)

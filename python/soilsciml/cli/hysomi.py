@@ -12,6 +12,7 @@ from soilsciml.config import (
     GENERATOR_ACTIVATIONS,
     HYSOMI_MODELS,
     LOSS_WEIGHTINGS,
+    SELECTIONS,
     SOLVERS,
     ConfigError,
     HySoMiCalibrationConfig,
@@ -160,6 +161,7 @@ def _train_config(args: argparse.Namespace) -> HySoMiTrainConfig:
         loss_weighting=args.loss_weighting,
         epochs=args.epochs,
         patience=args.patience,
+        selection=args.selection,
         batch_size=args.batch_size,
         width=args.width,
         depth=args.depth,
@@ -231,6 +233,12 @@ def _add_train_options(parser: argparse.ArgumentParser, first_seed: bool = False
     parser.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="adaptive")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (300)")
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early stopping")
+    parser.add_argument(
+        "--selection",
+        choices=SELECTIONS,
+        default=defaults.selection,
+        help="validation criterion of early stopping and the epoch kept",
+    )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--width", type=int, default=defaults.width, help="hidden units (64)")
     parser.add_argument("--depth", type=int, default=defaults.depth, help="hidden layers (5)")

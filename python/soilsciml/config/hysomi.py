@@ -28,6 +28,8 @@ __all__ = [
     "GENERATOR_ACTIVATIONS",
     "HYSOMI_MODELS",
     "LOSS_WEIGHTINGS",
+    "SELECTIONS",
+    "STEP_CONTROLLERS",
     "TIME_UNITS",
     "HySoMiCalibrationConfig",
     "HySoMiConstraintConfig",
@@ -267,6 +269,10 @@ class HySoMiCalibrationConfig:
 
 HYSOMI_MODELS = ("hysomi", "unconstrained", "all_states", "ml")
 LOSS_WEIGHTINGS = ("adaptive", "balanced", "normalised")
+#: Validation criteria of early stopping and the kept epoch (``engines.jax.hysomi_train``).
+SELECTIONS = ("co2_constraints", "co2", "objective")
+#: Step-size controllers of the PBM solve (``engines.jax.solve.CONTROLLERS``).
+STEP_CONTROLLERS = ("pi", "integral")
 
 
 @dataclass(frozen=True)
@@ -291,7 +297,13 @@ class HySoMiTrainConfig:
     batch_size : int
         Samples per step; the last partial batch is padded and masked.
     patience : int
-        Epochs without a better validation loss before training stops.
+        Epochs without a better validation criterion before training stops.
+    selection : str
+        The validation criterion that early stopping watches and whose best epoch is kept,
+        the same for every model: ``co2_constraints`` (CO2 MSE plus the unweighted sum of
+        the mean soft constraint violations; CO2 MSE alone for ``ml``), ``co2`` (CO2 MSE) or
+        ``objective`` (the model's own training loss on the validation split, which for
+        ``adaptive`` weighting moves with the learned weights).
     width, depth : int
         Hidden units and hidden layers of the network (DECIDED 64, paper 5).
     n_train : int
@@ -302,6 +314,13 @@ class HySoMiTrainConfig:
         Constraint set and soft-loss temperature of the ``hysomi`` loss and the metrics.
     solver : SolverConfig
         PBM solver during training and prediction.
+    step_controller : str
+        Step-size controller of the PBM solve: ``pi`` (fewer rejected steps) or
+        ``integral`` (diffrax's default).
+    solve_chunk : int
+        Samples per vmapped PBM solve; a batch is solved in consecutive chunks of this size,
+        ordered by each sample's steps in the previous epoch, so that no chunk waits long for
+        its slowest sample (0: the whole batch in one solve).
     """
 
     model: str = "hysomi"
@@ -320,10 +339,19 @@ class HySoMiTrainConfig:
     solver: SolverConfig = field(
         default_factory=lambda: SolverConfig(rtol=1e-5, atol=1e-7, max_steps=4096)
     )
+    selection: str = "co2_constraints"
+    step_controller: str = "pi"
+    solve_chunk: int = 32
 
     def __post_init__(self) -> None:
         _choice(self.model, HYSOMI_MODELS, "model")
         _choice(self.loss_weighting, LOSS_WEIGHTINGS, "loss_weighting")
+        _choice(self.selection, SELECTIONS, "selection")
+        _choice(self.step_controller, STEP_CONTROLLERS, "step_controller")
+        _require(
+            isinstance(self.solve_chunk, int) and self.solve_chunk >= 0,
+            f"solve_chunk must be a non-negative integer; got {self.solve_chunk!r}",
+        )
         for name in ("epochs", "decay_epochs", "batch_size", "patience", "width", "depth"):
             value = getattr(self, name)
             _require(

@@ -116,9 +116,11 @@ class HySoMiFitResult:
     predictions : xarray.Dataset
         Test split: ``params_pred`` / ``params_true`` (sample, param), ``states_pred`` /
         ``states_true`` (sample, time, state), ``solve_status``; history on ``epoch``:
-        ``train_loss``, ``validation_loss``, ``learning_rate``, ``failed_solves``,
-        ``validation_terms`` and ``term_weights`` (epoch, term); attrs: run settings,
-        ``wall_time_s``, ``best_epoch``.
+        ``train_loss``, ``validation_loss``, ``selection`` (the criterion of early stopping),
+        ``validation_mse_co2``, ``validation_constraint_sum``, ``validation_failed``,
+        ``learning_rate``, ``failed_solves``, ``solver_steps``, ``validation_terms`` and
+        ``term_weights`` (epoch, term); attrs: run settings, ``wall_time_s``,
+        ``best_epoch`` (the epoch kept, from 1; 0 for the initial weights), ``selection``.
     """
 
     config: HySoMiTrainConfig
@@ -178,7 +180,8 @@ def fit_hysomi(
     """Train ``config.model`` on the dataset's training split, predict its test split.
 
     Trait standardisation is fitted on the training samples used (the first ``n_train`` of
-    the training split when ``n_train`` > 0). Early stopping watches the validation split.
+    the training split when ``n_train`` > 0). Early stopping and the epoch kept follow the
+    validation criterion ``config.selection`` (``engines.jax.hysomi_train``).
     """
     from soilsciml.engines.jax.hysomi_loss import term_names
     from soilsciml.engines.jax.hysomi_train import predict, train
@@ -196,7 +199,7 @@ def fit_hysomi(
     times = ds["time"].values
     start = time.perf_counter()
     trained, history = train(traits, states, traits_val, states_val, times, config, progress)
-    params, pred, codes = predict(trained, traits_test, times, config.solver, config.batch_size)
+    params, pred, codes = predict(trained, traits_test, times, config)
     wall = time.perf_counter() - start
     constraints = cons.constraint_set(config.constraints.setting, config.constraints.factors())
     terms = term_names(config.model, constraints)
@@ -214,7 +217,8 @@ def fit_hysomi(
             "config": json.dumps(to_dict(config)),
             "n_train": int(traits.shape[0]),
             "n_traits": int(traits.shape[1]),
-            "best_epoch": int(np.nanargmin(history["validation_loss"])) + 1,
+            "best_epoch": int(history["best_epoch"]),
+            "selection": config.selection,
             "wall_time_s": wall,
             "dataset_title": str(ds.attrs.get("title", "")),
             "soilsciml_version": __version__,
@@ -246,9 +250,14 @@ def _predictions_dataset(
 #: History entry -> long name (the per-term ones are on (epoch, term)).
 HISTORY_NAMES = {
     "train_loss": "mean training loss",
-    "validation_loss": "validation loss",
+    "validation_loss": "training objective on the validation split",
+    "selection": "validation criterion of early stopping",
+    "validation_mse_co2": "validation CO2 MSE",
+    "validation_constraint_sum": "validation sum of mean soft constraint violations",
+    "validation_failed": "failed validation solves",
     "learning_rate": "Adam step size",
     "failed_solves": "failed training solves",
+    "solver_steps": "mean accepted solver steps per training sample",
     "validation_terms": "validation loss terms",
     "term_weights": "loss weights 1/(2 s^2)",
 }
@@ -272,10 +281,7 @@ def predict_split(result: HySoMiFitResult, ds: xr.Dataset, split: str = "test") 
     from soilsciml.engines.jax.hysomi_train import predict
 
     traits, states, params_true = split_arrays(ds, split)
-    solver = result.config.solver
-    params, pred, codes = predict(
-        result.trained, traits, ds["time"].values, solver, result.config.batch_size
-    )
+    params, pred, codes = predict(result.trained, traits, ds["time"].values, result.config)
     index = ds["sample"].values[ds["split"].values == split]
     return _predictions_dataset(index, ds["time"].values, params, params_true, pred, states, codes)
 
