@@ -163,27 +163,53 @@ def test_markdown_table_means_and_spreads():
     assert lines[3] == "| ml | 2 | n/a | 1 |"
 
 
-def test_experiment_writes_table_scores_other_data_and_resumes(dataset, tmp_path, monkeypatch):
+def test_experiment_runs_as_a_resumable_grid_and_scores_other_data(dataset, tmp_path, monkeypatch):
+    from soilsciml.config import HySoMiTrialConfig
     from soilsciml.hysomi import experiments
 
     config = dataclasses.replace(QUICK, model="ml", epochs=2)
-    run = experiments.RunSpec("tiny", "own", config, {"model": "ml"}, score_on=("own", "other"))
     recipe = experiments.Recipe(
         {"own": HySoMiGeneratorConfig(), "other": HySoMiGeneratorConfig()},
-        (run,),
+        HySoMiTrialConfig(dataset="own", score_on=("other",), train=config),
+        {"train.seed": [0, 1]},
         ("model", "test_data"),
     )
     monkeypatch.setitem(experiments.EXPERIMENTS, "tiny", lambda scale: recipe)
     for name in ("own", "other"):  # cached datasets are used, not regenerated
         save_dataset(dataset, tmp_path / "data" / f"{name}.nc")
     table, records = experiments.run_experiment("tiny", tmp_path, progress=False)
-    assert [r["test_data"] for r in records] == ["own", "other"]
+    assert [(r["seed"], r["test_data"]) for r in records] == [
+        (0, "own"),
+        (0, "other"),
+        (1, "own"),
+        (1, "other"),
+    ]
     assert records[0]["mse_co2"] == pytest.approx(records[1]["mse_co2"], rel=1e-10)
+    assert records[0]["mse_co2"] != records[2]["mse_co2"]  # the seed is a grid axis
+    assert records[0]["l1_params"] is None  # ml: no parameters (NaN in the grid, None here)
     assert "| ml | own |" in table and "| ml | other |" in (tmp_path / "tiny.md").read_text()
-    stamp = (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns
+    outcome = next((tmp_path / "grid" / "trials").glob("*/outcome.json"))
+    assert (outcome.parent / "metrics.json").is_file()  # the trial folder is the run folder
+    stamp = outcome.stat().st_mtime_ns
     again, _ = experiments.run_experiment("tiny", tmp_path, progress=False)
-    assert again == table
-    assert (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns == stamp
+    assert again == table and outcome.stat().st_mtime_ns == stamp
+
+
+def test_paired_comparison_by_seed():
+    from scipy import stats
+
+    from soilsciml.hysomi.experiments import paired_comparison
+
+    ours, theirs = [1.0, 2.0, 3.0, 4.0], [0.5, 1.4, 2.6, 3.5]
+    records = [{"model": "hysomi", "seed": s, "l1_params": v} for s, v in enumerate(ours)]
+    records += [{"model": "unconstrained", "seed": s, "l1_params": v} for s, v in enumerate(theirs)]
+    records.append({"model": "unconstrained", "seed": 9, "l1_params": 0.0})  # unpaired: left out
+    line = paired_comparison(records, metrics=("l1_params",)).splitlines()[2]
+    difference = np.subtract(ours, theirs)
+    t = difference.mean() / (difference.std(ddof=1) / 2.0)
+    p = 2 * stats.t.sf(t, df=3)
+    assert line.startswith("| l1_params | 2.5 ± 1.3 | 2 ± 1.3 | +0.5 (+25.0%) | 4 |")
+    assert f"| {p:.3g} |" in line
 
 
 def test_selection_keeps_the_best_epoch_when_validation_worsens(dataset):

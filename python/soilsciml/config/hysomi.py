@@ -35,6 +35,7 @@ __all__ = [
     "HySoMiConstraintConfig",
     "HySoMiGeneratorConfig",
     "HySoMiTrainConfig",
+    "HySoMiTrialConfig",
     "IncubationFormat",
 ]
 
@@ -364,3 +365,36 @@ class HySoMiTrainConfig:
         )
         _positive(self.learning_rate, "learning_rate")
         _require(0 < self.decay_rate <= 1, f"decay_rate must lie in (0, 1]; got {self.decay_rate}")
+
+
+@dataclass(frozen=True)
+class HySoMiTrialConfig:
+    """One trial of a HySoMi grid (trial kind ``hysomi_fit``): a training run on a named
+    dataset, scored on the test splits of named datasets.
+
+    The names are keys of the grid's ``[data] datasets`` table (name -> NetCDF path), so a
+    grid can sweep the dataset as it sweeps any setting.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset trained on.
+    score_on : tuple of str
+        Datasets whose test split scores the trained model, besides its own.
+    train : HySoMiTrainConfig
+        The training run; its ``seed`` is used as given (a grid axis for paired seeds).
+    """
+
+    dataset: str = "default"
+    score_on: tuple[str, ...] = ()
+    train: HySoMiTrainConfig = field(default_factory=HySoMiTrainConfig)
+
+    def __post_init__(self) -> None:
+        _require(
+            isinstance(self.dataset, str) and bool(self.dataset),
+            f"dataset must be a dataset name; got {self.dataset!r}",
+        )
+        _require(
+            self.dataset not in self.score_on,
+            f"score_on lists the trained dataset {self.dataset!r}; it is always scored",
+        )

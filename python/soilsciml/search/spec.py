@@ -80,6 +80,11 @@ TRIAL_KINDS: dict[str, TrialKind] = {
         select=("final_loss", "min"),
         identity="soilsciml.experiments.soc_trials:fit_trial",
     ),
+    "hysomi_fit": TrialKind(
+        trial="soilsciml.hysomi.trials:fit_trial",
+        config="soilsciml.config:HySoMiTrialConfig",
+        select=("selection", "min"),
+    ),
 }
 
 
