@@ -13,7 +13,6 @@ the paper has a figure, ``DIR/NAME_<figure>.png``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from soilsciml.config import (
     HySoMiTrainConfig,
     HySoMiTrialConfig,
 )
+from soilsciml.data.io import json_text
 
 __all__ = [
     "EXPERIMENTS",
@@ -106,7 +106,9 @@ def _seeds(scale: Scale, first_only: bool = False) -> list[int]:
 
 
 def _main(scale: Scale) -> Recipe:
-    grid = {"train.model": [*COMPARED, "ml"], "train.seed": _seeds(scale)}
+    # seed first: the models of one seed finish together, so an interrupted run already
+    # holds complete pairs for the paired comparison
+    grid = {"train.seed": _seeds(scale), "train.model": [*COMPARED, "ml"]}
     return Recipe({"default": _data(scale)}, _base(scale), grid, ("model",), figures=_bars_by())
 
 
@@ -405,7 +407,7 @@ def run_experiment(
     if name == "main":
         notes += "\nPaired by seed, hysomi against unconstrained:\n\n" + paired_comparison(records)
     (out / f"{name}.md").write_text(title + table + notes)
-    (out / f"{name}.json").write_text(json.dumps(records, indent=2) + "\n")
+    (out / f"{name}.json").write_text(json_text(records, indent=2) + "\n")
     for key, draw in recipe.figures.items():
         fig = draw(records)
         fig.savefig(out / f"{name}_{key}.png", dpi=110)

@@ -23,10 +23,37 @@ from pathlib import Path
 from soilsciml.config import HySoMiTrialConfig
 from soilsciml.search.trial import TrialContext, TrialOutcome
 
-__all__ = ["SCORE_SEPARATOR", "fit_trial", "scored_metrics"]
+__all__ = ["SCORE_SEPARATOR", "check_fit_data", "fit_trial", "scored_metrics"]
 
 #: Metric name of a score on another dataset: ``<metric>@<dataset>``.
 SCORE_SEPARATOR = "@"
+
+
+def check_fit_data(data) -> None:
+    """Check the ``[data]`` table of a ``hysomi_fit`` grid: ``datasets`` (name -> NetCDF
+    path, required) and ``engine`` (optional, a registered engine).
+
+    Raises
+    ------
+    ValueError
+        Naming the key.
+    """
+    from soilsciml.engines import ENGINES
+
+    unknown = sorted(set(data) - {"datasets", "engine"})
+    if unknown:
+        raise ValueError(f"unknown [data] key {unknown[0]!r}; valid keys: datasets, engine")
+    datasets = data.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        raise ValueError("[data] datasets is required: a table of dataset name -> NetCDF path")
+    for name, path in datasets.items():
+        if not isinstance(path, str) or not path.strip():
+            raise ValueError(f"[data] datasets.{name} must be a non-empty path; got {path!r}")
+    engine = data.get("engine", "jax")
+    if engine not in ENGINES:
+        raise ValueError(
+            f"[data] engine {engine!r} is not a registered engine; engines: {', '.join(ENGINES)}"
+        )
 
 
 @functools.lru_cache(maxsize=8)
@@ -57,8 +84,9 @@ def _numbers(metrics: dict, suffix: str = "") -> dict[str, float]:
 def fit_trial(config: HySoMiTrialConfig, context: TrialContext) -> TrialOutcome:
     """Train ``config.train`` on ``config.dataset``; write the run; return its test metrics.
 
-    The seed is ``config.train.seed`` as given (``context.seed`` is unused), so seeds are a
-    grid axis and two models on the same seed share their initial weights and batch order.
+    ``context.data["engine"]`` picks the compute engine (default ``jax``). The seed is
+    ``config.train.seed`` as given (``context.seed`` is unused), so seeds are a grid axis and
+    two models on the same seed share their initial weights and batch order.
     The run folder (``config.toml``, ``metrics.json``, ``results.nc``, ``model.eqx``,
     figures) is the trial folder.
 
@@ -74,12 +102,16 @@ def fit_trial(config: HySoMiTrialConfig, context: TrialContext) -> TrialOutcome:
     from soilsciml.hysomi.fit import fit_hysomi, hysomi_metrics, predict_split, write_run
 
     cpu = time.process_time()
-    result = fit_hysomi(_dataset(context, config.dataset), config.train, progress=False)
+    engine = context.data.get("engine", "jax")
+    result = fit_hysomi(
+        _dataset(context, config.dataset), config.train, engine=engine, progress=False
+    )
     write_run(result, context.directory)
     metrics = _numbers(result.metrics())
     history = result.predictions
     best = int(history.attrs["best_epoch"])
-    metrics["selection"] = float(history["selection"].values[best - 1]) if best else math.nan
+    criterion = history["selection"] if "selection" in history else history["validation_loss"]
+    metrics["selection"] = float(criterion.values[best - 1]) if best else math.nan
     for name in config.score_on:
         scored = hysomi_metrics(predict_split(result, _dataset(context, name)), config.train)
         metrics.update(_numbers(scored, f"{SCORE_SEPARATOR}{name}"))

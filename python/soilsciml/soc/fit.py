@@ -19,6 +19,7 @@ import xarray as xr
 
 from soilsciml import __version__
 from soilsciml.config import SOCFitConfig, load_config, save_config, to_dict
+from soilsciml.data.io import json_text
 from soilsciml.data.schema import DatasetError, validate_soc_dataset
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import SOCUDEProblem
@@ -322,7 +323,7 @@ def write_report(path: Path, metrics: dict, figures: dict) -> Path:
     figures are closed once written (long grid runs would otherwise keep every one open)."""
     import matplotlib.pyplot as plt
 
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (path / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
     (path / "metrics.md").write_text(metrics_markdown(metrics))
     for name, fig in figures.items():
         fig.savefig(path / f"{name}.png", dpi=120)
