@@ -44,7 +44,7 @@ ADJOINTS: dict[str, type] = {
 #: Step-size controller name -> (pcoeff, icoeff) of ``diffrax.PIDController``: ``integral``
 #: (diffrax's default I controller) and ``pi`` (a PI controller, which damps the step-size
 #: oscillation where stability rather than accuracy limits the step: on the HySoMi PBM it
-#: rejects about 4 % of the attempted steps instead of 16 %, see ``docs/hysomi-speed.md``).
+#: rejects about 4 % of the attempted steps instead of 16 %, see ``docs/hysomi-experiments.md``).
 CONTROLLERS: dict[str, tuple[float, float]] = {"integral": (0.0, 1.0), "pi": (0.4, 0.3)}
 
 
