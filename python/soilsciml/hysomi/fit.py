@@ -256,11 +256,9 @@ def fit_hysomi(
             "config": json.dumps(to_dict(config)),
             "n_train": int(traits.shape[0]),
             "n_traits": int(traits.shape[1]),
-            "best_epoch": int(history["best_epoch"])
-            if "best_epoch" in history
-            else int(np.nanargmin(history["validation_loss"])) + 1,
-            # an engine without the selection criterion kept the best training objective
-            "selection": config.selection if "selection" in history else "objective",
+            # every engine records the epoch it kept on the criterion ``config.selection``
+            "best_epoch": int(history["best_epoch"]),
+            "selection": config.selection,
             "wall_time_s": wall,
             "engine": engine,
             "dataset_title": str(ds.attrs.get("title", "")),
