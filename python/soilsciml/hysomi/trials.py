@@ -110,7 +110,7 @@ def fit_trial(config: HySoMiTrialConfig, context: TrialContext) -> TrialOutcome:
     metrics = _numbers(result.metrics())
     history = result.predictions
     best = int(history.attrs["best_epoch"])
-    criterion = history["selection"] if "selection" in history else history["validation_loss"]
+    criterion = history["selection"]
     metrics["selection"] = float(criterion.values[best - 1]) if best else math.nan
     for name in config.score_on:
         scored = hysomi_metrics(predict_split(result, _dataset(context, name)), config.train)
