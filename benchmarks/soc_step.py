@@ -17,8 +17,8 @@ update is left out on both sides. Three contenders, each run in its own process:
     python benchmarks/soc_step.py --contender jax [--solver dopri5] [--dtype float64]
         [--pi] [--repeats 20] [--count-rhs]
 
-``--pi`` uses the PI step-size controller (``solver.pcoeff = 0.4``, ``solver.icoeff = 0.3``)
-instead of the integral one; like every setting other than the peer's, its loss for the same
+``--pi`` uses the PI step-size controller (``solver.controller = "pi"``: pcoeff 0.4, icoeff
+0.3) instead of the integral one; like every setting other than the peer's, its loss for the same
 weights is checked against dopri5 float64 with the integral controller before timing.
     python benchmarks/soc_step.py --contender torch --inputs benchmarks/out [--repeats 10]
 """
@@ -34,8 +34,6 @@ import numpy as np
 from bench_util import time_repeats, torch_result, use_torch_threads, write_json
 
 RTOL = ATOL = 1e-5
-#: ``(pcoeff, icoeff)`` of the PI step-size controller of ``--pi``.
-PI = (0.4, 0.3)
 #: Largest relative difference of loss and gradient between the engines (solver tolerance).
 AGREEMENT = 1e-3
 INPUTS = "soc_inputs.npz"
@@ -48,9 +46,9 @@ def _setup(solver: str, dtype: str = "float64", pi: bool = False):
     from soilsciml.soc.fit import problem_from_dataset
     from soilsciml.soc.simulate import simulate_soc
 
-    pcoeff, icoeff = PI if pi else (0.0, 1.0)
+    controller = "pi" if pi else "integral"
     solver_config = SolverConfig(
-        solver=solver, rtol=RTOL, atol=ATOL, dtype=dtype, pcoeff=pcoeff, icoeff=icoeff
+        solver=solver, rtol=RTOL, atol=ATOL, dtype=dtype, controller=controller
     )
     config = SOCFitConfig(solver=solver_config)
     problem = problem_from_dataset(simulate_soc(), config)

@@ -61,9 +61,8 @@ def _truth_problem(solver=None):
 def test_truth_arguments_are_plain_arrays_and_dicts():
     [(depth, times, initial, settings)] = je.soc_truth_arguments(_truth_problem())
     assert [a.shape for a in (depth, times, initial)] == [(5,), (2,), (5,)]
-    # the step-size controller coefficients stay in Python (the Julia engine refuses others)
-    controller = ("pcoeff", "icoeff")
-    expected = {k: v for k, v in to_dict(SolverConfig(rtol=1e-8)).items() if k not in controller}
+    # the step-size controller stays in Python (the Julia engine refuses all but the default)
+    expected = {k: v for k, v in to_dict(SolverConfig(rtol=1e-8)).items() if k != "controller"}
     assert settings["solver"] == expected
     assert settings["drivers"]["ph_period"] == DriverCoefficients().ph_period
     assert set(settings["reference"]) == set(ReferenceTruth.__dataclass_fields__)

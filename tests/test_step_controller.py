@@ -23,20 +23,18 @@ def decay(times, config):
 def test_pi_controller_keeps_the_solution_and_changes_the_steps(solver):
     times = jnp.linspace(0.0, 5.0, 6)
     integral = SolverConfig(solver=solver, rtol=1e-7, atol=1e-9)
-    pi = SolverConfig(solver=solver, rtol=1e-7, atol=1e-9, pcoeff=0.4, icoeff=0.3)
+    pi = SolverConfig(solver=solver, rtol=1e-7, atol=1e-9, controller="pi")
     ys_i, exact, code_i, steps_i = decay(times, integral)
     ys_pi, _, code_pi, steps_pi = decay(times, pi)
     assert code_i == code_pi == 0
     np.testing.assert_allclose(ys_i, exact, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(ys_pi, exact, rtol=1e-5, atol=1e-9)
-    assert steps_pi != steps_i  # the coefficients reach diffrax's controller
+    assert steps_pi != steps_i  # the setting reaches diffrax's controller
 
 
 def test_controller_domain_and_julia_refusal():
-    with pytest.raises(ConfigError, match="pcoeff"):
-        SolverConfig(pcoeff=-0.1)
-    with pytest.raises(ConfigError, match="icoeff"):
-        SolverConfig(icoeff=0.0)
-    assert "pcoeff" not in solver_settings(SolverConfig())
-    with pytest.raises(ValueError, match="pcoeff and solver.icoeff must keep their defaults"):
-        solver_settings(SolverConfig(pcoeff=0.4, icoeff=0.3))
+    with pytest.raises(ConfigError, match="controller"):
+        SolverConfig(controller="pid")
+    assert "controller" not in solver_settings(SolverConfig())
+    with pytest.raises(ValueError, match="solver.controller must be 'integral'"):
+        solver_settings(SolverConfig(controller="pi"))

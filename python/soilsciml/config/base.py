@@ -29,6 +29,7 @@ __all__ = [
     "MAX_TOML_BYTES",
     "MAX_TOML_DEPTH",
     "SOLVERS",
+    "SOLVER_CONTROLLERS",
     "ConfigError",
     "SolverConfig",
     "from_dict",
@@ -44,6 +45,8 @@ T = TypeVar("T")
 SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
 ADJOINTS = ("checkpoint", "backsolve", "direct")
 DTYPES = ("float32", "float64")
+#: Step-size controllers of ``solver.controller`` (``engines.jax.solve.CONTROLLERS``).
+SOLVER_CONTROLLERS = ("integral", "pi")
 
 #: Version of what the settings mean, recorded with every grid run (``schema`` in its
 #: ``grid.toml``) and part of the grid fingerprint. Bump it when a default of a config class
@@ -90,12 +93,11 @@ class SolverConfig:
     adjoint : str
         Gradient strategy: ``checkpoint`` (discretise-then-optimise, default), ``backsolve``
         (optimise-then-discretise) or ``direct``.
-    pcoeff, icoeff : float
-        Proportional and integral coefficients of the step-size controller (diffrax's
-        ``PIDController``, the error exponents scaled by the solver's order). The defaults 0
-        and 1 are the classical integral controller; ``pcoeff = 0.4, icoeff = 0.3`` is a PI
-        controller that took 61 dopri5 steps instead of 67 on the Case 4 training step, with
-        the same loss to 7e-6 (``benchmarks/soc_step.py``). JAX engine only.
+    controller : str
+        Step-size controller: ``integral`` (default, diffrax's I controller) or ``pi``
+        (diffrax's ``PIDController`` with ``pcoeff = 0.4, icoeff = 0.3``), which took 61
+        dopri5 steps instead of 67 on the Case 4 training step with the same loss to 7e-6
+        (``benchmarks/soc_step.py --pi``). JAX engine only.
     """
 
     solver: str = setting("tsit5", choices=SOLVERS)
@@ -104,8 +106,7 @@ class SolverConfig:
     max_steps: int = setting(100_000, ge=1, le=10_000_000)
     dtype: str = setting("float64", choices=DTYPES)
     adjoint: str = setting("checkpoint", choices=ADJOINTS)
-    pcoeff: float = setting(0.0, ge=0, le=1)
-    icoeff: float = setting(1.0, gt=0, le=1)
+    controller: str = setting("integral", choices=SOLVER_CONTROLLERS)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

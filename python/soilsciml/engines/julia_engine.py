@@ -76,13 +76,12 @@ def solver_settings(solver: SolverConfig) -> dict[str, Any]:
     Julia starts (the Julia engine's controller is the integral one)."""
     if solver.dtype != "float64":
         raise ValueError(f"solver.dtype must be float64 for the Julia engine; got {solver.dtype}")
-    if (solver.pcoeff, solver.icoeff) != (0.0, 1.0):
+    if solver.controller != "integral":
         raise ValueError(
-            "solver.pcoeff and solver.icoeff must keep their defaults (0, 1) for the Julia "
-            f"engine; got {solver.pcoeff}, {solver.icoeff}"
+            f"solver.controller must be 'integral' for the Julia engine; got {solver.controller!r}"
         )
     settings = to_dict(solver)
-    del settings["pcoeff"], settings["icoeff"]
+    del settings["controller"]
     return settings
 
 
@@ -296,7 +295,10 @@ def hysomi_fit_output(result: Any) -> HySoMiFitOutput:
     """A Julia ``fit_hysomi`` NamedTuple as a :class:`HySoMiFitOutput` (the trained model is
     the dict of flat weights that ``predict_hysomi`` takes back)."""
     history = julia_runtime.to_numpy_dict(result.history)
-    history["failed_solves"] = history["failed_solves"].astype(np.int64)
+    for name in ("failed_solves", "validation_failed"):
+        history[name] = history[name].astype(np.int64)
+    # one value in Julia; 0-d, as the JAX engine records it
+    history["best_epoch"] = np.asarray(int(history["best_epoch"].item()))
     return HySoMiFitOutput(
         trained=julia_runtime.to_numpy_dict(result.weights),
         history=history,
