@@ -29,9 +29,9 @@ import numpy as np
 import optax
 
 from soilsciml.config import SOCFitConfig, SOCLossConfig
-from soilsciml.data.synthetic import simulate_soc
-from soilsciml.engines import jax_ude
-from soilsciml.soc_fit import problem_from_dataset
+from soilsciml.engines.jax import ude as jax_ude
+from soilsciml.soc.fit import problem_from_dataset
+from soilsciml.soc.simulate import simulate_soc
 
 
 def _step(weights, opt_state, lr, data, static):

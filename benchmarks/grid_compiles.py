@@ -24,9 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from soilsciml.config import SOCFitConfig, SOCLossConfig, SOCTrainConfig
-    from soilsciml.data.synthetic import simulate_soc
-    from soilsciml.engines.jax_train import TRACES
-    from soilsciml.soc_fit import fit_soc
+    from soilsciml.engines.jax.train import TRACES
+    from soilsciml.soc.fit import fit_soc
+    from soilsciml.soc.simulate import simulate_soc
 
     ds = simulate_soc()
     trials = []

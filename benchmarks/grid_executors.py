@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=50.0)
     args = parser.parse_args()
     spec = GridSpec(
-        "soilsciml.experiments.soc_trials:simulate_trial",
+        "soilsciml.soc.trials:simulate_trial",
         SOCSimulationConfig(years=args.years),
         {
             "transport.boundary": ["mirror", "zero_flux"],

@@ -41,7 +41,7 @@ def training_split(inputs: Path) -> tuple[np.ndarray, np.ndarray]:
     path = inputs / DATASET
     if not path.exists():
         from soilsciml.config import HySoMiGeneratorConfig
-        from soilsciml.data.hysomi import generate_hysomi
+        from soilsciml.hysomi.data import generate_hysomi
 
         inputs.mkdir(parents=True, exist_ok=True)
         generate_hysomi(HySoMiGeneratorConfig(n_samples=973, seed=0), progress=False).to_netcdf(
@@ -58,7 +58,7 @@ def _jax_model(traits: np.ndarray):
     import jax.numpy as jnp
 
     from soilsciml.config import HySoMiTrainConfig
-    from soilsciml.engines import jax_hysomi_train as ht
+    from soilsciml.engines.jax import hysomi_train as ht
     from soilsciml.models.hysomi import hourly_times
 
     config = HySoMiTrainConfig()
@@ -77,7 +77,7 @@ def run_jax(inputs: Path, repeats: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from soilsciml.engines import jax_hysomi_train as ht
+    from soilsciml.engines.jax import hysomi_train as ht
     from soilsciml.models.hysomi import hourly_times
 
     traits, states = training_split(inputs)
@@ -160,7 +160,7 @@ def check(inputs: Path, threads: int) -> dict:
     import torch
     from peers.torch_hysomi import network_arrays
 
-    from soilsciml.engines import jax_hysomi_train as ht
+    from soilsciml.engines.jax import hysomi_train as ht
     from soilsciml.models.hysomi import hourly_times
 
     traits, states = training_split(inputs)

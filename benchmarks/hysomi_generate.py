@@ -55,8 +55,8 @@ def run_jax(inputs: Path, repeats: int, draws: int) -> dict:
     import jax
 
     from soilsciml.config import HySoMiGeneratorConfig
-    from soilsciml.data.hysomi import generate_hysomi
     from soilsciml.engines import get_engine
+    from soilsciml.hysomi.data import generate_hysomi
     from soilsciml.models import hysomi as model
 
     config = HySoMiGeneratorConfig(n_samples=973)

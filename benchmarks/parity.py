@@ -29,7 +29,7 @@ from soilsciml.engines.isolated import IsolatedResult, call_in_subprocess
 
 def case4_problem() -> tuple[Any, np.ndarray]:
     """The Case 4 training problem (targets at t = 50 only) and the clean terminal profile."""
-    from soilsciml.data.synthetic import simulate_soc
+    from soilsciml.soc.simulate import simulate_soc
 
     ds = simulate_soc()
     times = ds["time"].values

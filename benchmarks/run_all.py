@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         ],
         "grid": [("grid", "grid_compiles.py", [], None)],
     }
-    hysomi_training = importlib.util.find_spec("soilsciml.engines.jax_hysomi_train")
+    hysomi_training = importlib.util.find_spec("soilsciml.engines.jax.hysomi_train")
     res = {}
     for group, entries in jobs.items():
         for name, script, script_args, env in entries:

@@ -23,9 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from soilsciml.config import SOCFitConfig, SOCLossConfig
-from soilsciml.data.synthetic import simulate_soc_sites
-from soilsciml.engines import jax_train, jax_ude
-from soilsciml.soc_fit import problem_from_dataset
+from soilsciml.engines.jax import train as jax_train
+from soilsciml.engines.jax import ude as jax_ude
+from soilsciml.soc.fit import problem_from_dataset
+from soilsciml.soc.simulate import simulate_soc_sites
 
 
 def time_step(dataset, config: SOCFitConfig, repeats: int) -> dict:

@@ -38,9 +38,9 @@ INPUTS = "soc_inputs.npz"
 def _setup(solver: str, dtype: str = "float64"):
     """Problem arrays, static settings and seeded weights of the Case 4 step."""
     from soilsciml.config import SOCFitConfig, SolverConfig
-    from soilsciml.data.synthetic import simulate_soc
-    from soilsciml.engines import jax_ude
-    from soilsciml.soc_fit import problem_from_dataset
+    from soilsciml.engines.jax import ude as jax_ude
+    from soilsciml.soc.fit import problem_from_dataset
+    from soilsciml.soc.simulate import simulate_soc
 
     config = SOCFitConfig(solver=SolverConfig(solver=solver, rtol=RTOL, atol=ATOL, dtype=dtype))
     problem = problem_from_dataset(simulate_soc(), config)
@@ -54,7 +54,7 @@ def _count_rhs(weights, data, static) -> tuple[int, int]:
     """(forward solve, value + gradient) RHS evaluations, counted by a host callback."""
     import jax
 
-    from soilsciml.engines import jax_ude
+    from soilsciml.engines.jax import ude as jax_ude
 
     calls = [0]
     original = jax_ude.ude_vector_field
@@ -80,7 +80,7 @@ def _reference_difference(loss: float, weights: dict) -> float:
     weights; exits when it exceeds :data:`AGREEMENT`."""
     import jax.numpy as jnp
 
-    from soilsciml.engines import jax_train
+    from soilsciml.engines.jax import train as jax_train
 
     _, _, data, static, _ = _setup("dopri5")
     reference, _ = jax_train.value_and_grad(
@@ -101,7 +101,8 @@ def run_jax(solver: str, repeats: int, count_rhs: bool, dtype: str = "float64") 
     import jax
     import jax.numpy as jnp
 
-    from soilsciml.engines import jax_train, jax_ude
+    from soilsciml.engines.jax import train as jax_train
+    from soilsciml.engines.jax import ude as jax_ude
 
     _, _, data, static, initial = _setup(solver, dtype)
     weights = {k: jnp.asarray(v, dtype) for k, v in initial.items()}
@@ -157,7 +158,7 @@ def check(inputs: Path, threads: int) -> dict:
     use_torch_threads(threads)
     import jax.numpy as jnp
 
-    from soilsciml.engines import jax_train
+    from soilsciml.engines.jax import train as jax_train
 
     _, problem, data, static, weights = _setup("dopri5")
     arrays = {f"w:{k}": v for k, v in weights.items()}

@@ -16,7 +16,7 @@ if os.environ.get("CI"):
 @pytest.fixture(scope="session")
 def reference_dataset():
     """The spec's reference truth: Nz 30, 50 years, D = v = 1e-3, mirror boundaries."""
-    from soilsciml.data.synthetic import simulate_soc
+    from soilsciml.soc.simulate import simulate_soc
 
     return simulate_soc()
 
@@ -25,8 +25,8 @@ def reference_dataset():
 def hysomi_quick_dataset():
     """The small HySoMi trait dataset of the quick experiments (generated once per session)."""
     from soilsciml.config import HySoMiGeneratorConfig
-    from soilsciml.data.hysomi import generate_hysomi
-    from soilsciml.experiments.hysomi import QUICK
+    from soilsciml.hysomi.data import generate_hysomi
+    from soilsciml.hysomi.experiments import QUICK
 
     config = HySoMiGeneratorConfig(n_samples=QUICK.n_samples, chunk_size=1024)
     return generate_hysomi(config, progress=False)

@@ -13,7 +13,9 @@ def directional_derivatives(problem, weights: dict, config, step: float, directi
     """
     import jax.numpy as jnp
 
-    from soilsciml.engines import get_engine, jax_train, jax_ude
+    from soilsciml.engines import get_engine
+    from soilsciml.engines.jax import train as jax_train
+    from soilsciml.engines.jax import ude as jax_ude
 
     data = jax_ude.prepare_data(problem, config, "float64")
     static = jax_ude.static_settings(config, problem.boundary)

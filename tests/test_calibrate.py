@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from soilsciml.calibrate import InitialPoolError, initial_pools
 from soilsciml.config import IncubationFormat
-from soilsciml.data.incubation import IncubationError, read_incubation
+from soilsciml.hysomi.calibrate import InitialPoolError, initial_pools
+from soilsciml.hysomi.incubation import IncubationError, read_incubation
 from soilsciml.models import hysomi as model
 
 #: Parameters of the hidden truth; they satisfy the real-data constraints over 15 h from
@@ -254,8 +254,8 @@ def test_netcdf_input_and_traits(tmp_path):
 
 
 def test_failed_solves_are_reported_not_raised(tmp_path):
-    from soilsciml.calibrate import calibrate_hysomi, calibration_report, write_calibration
     from soilsciml.config import HySoMiCalibrationConfig, SolverConfig
+    from soilsciml.hysomi.calibrate import calibrate_hysomi, calibration_report, write_calibration
 
     path = _write_csv(tmp_path / "s.csv", ["time", "co2"], GOOD)
     config = HySoMiCalibrationConfig(

@@ -84,7 +84,7 @@ def test_bad_input_exits_nonzero_with_one_line(tmp_path):
 def test_invalid_dataset_is_reported(tmp_path):
     from soilsciml.config import SOCSimulationConfig
     from soilsciml.data.io import save_dataset
-    from soilsciml.data.synthetic import simulate_soc
+    from soilsciml.soc.simulate import simulate_soc
 
     ds = simulate_soc(SOCSimulationConfig(years=2.0)).drop_vars("clay")
     path = save_dataset(ds, tmp_path / "noclay.nc")

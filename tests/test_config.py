@@ -64,10 +64,13 @@ def test_settings_classes_live_in_the_public_namespace():
     # grid fingerprints hash "module:Class"; moving a class inside the config package must not
     # invalidate run directories written before
     import soilsciml.config as config_package
-    from soilsciml.experiments.soc_cases import CASES, case_grid
+    from soilsciml.soc.cases import CASES, case_grid
 
     classes = [getattr(config_package, n) for n in config_package.__all__]
     assert all(c.__module__ == "soilsciml.config" for c in classes if isinstance(c, type))
     spec = case_grid(CASES[4], "data.nc")
     assert type(spec.base).__module__ == "soilsciml.config"
     assert spec.fingerprint == case_grid(CASES[4], "data.nc").fingerprint
+    # the value written by the layout before the model packages (soilsciml.soc, .hysomi):
+    # moving the trial function did not invalidate Case 4 run directories
+    assert spec.fingerprint == "8a55c4100c879aec"

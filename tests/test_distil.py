@@ -7,7 +7,6 @@ import pytest
 from matplotlib.figure import Figure
 
 from soilsciml.config import SOCSimulationConfig, from_dict
-from soilsciml.data.synthetic import simulate_soc_sites
 from soilsciml.interpret import (
     DistilConfig,
     InputPoint,
@@ -20,6 +19,7 @@ from soilsciml.interpret import (
 )
 from soilsciml.models.soc import ReferenceTruth, reference_production, reference_respiration
 from soilsciml.plots.distil import plot_distillation
+from soilsciml.soc.simulate import simulate_soc_sites
 
 TRUTH = ReferenceTruth()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from soilsciml.config import SolverConfig
-from soilsciml.engines.jax_pbm import simulate_states
+from soilsciml.engines.jax.pbm import simulate_states
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 

@@ -7,9 +7,9 @@ import pytest
 
 from soilsciml.cli import main
 from soilsciml.config import ConfigError, HySoMiConstraintConfig, HySoMiGeneratorConfig, from_dict
-from soilsciml.data.hysomi import constraint_pass_rates, generate_hysomi
 from soilsciml.data.io import load_dataset
-from soilsciml.data.traits import random_trait_network, split_labels, traits_from_params
+from soilsciml.hysomi.data import constraint_pass_rates, generate_hysomi
+from soilsciml.hysomi.traits import random_trait_network, split_labels, traits_from_params
 from soilsciml.models import hysomi as model
 
 SMALL = HySoMiGeneratorConfig(n_samples=50, chunk_size=512, seed=3, trait_noise=6.0)

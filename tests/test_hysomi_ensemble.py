@@ -8,12 +8,12 @@ import pytest
 
 from soilsciml.cli import main
 from soilsciml.data.io import save_dataset
-from soilsciml.engines import jax_hysomi_train
-from soilsciml.experiments.hysomi import QUICK as QUICK_EXPERIMENT
-from soilsciml.experiments.hysomi_fit import predict_split
-from soilsciml.hysomi_ensemble import Z, band_scale, ensemble_predictions, fit_hysomi_ensemble
+from soilsciml.engines.jax import hysomi_train as jax_hysomi_train
+from soilsciml.hysomi.ensemble import Z, band_scale, ensemble_predictions, fit_hysomi_ensemble
+from soilsciml.hysomi.experiments import QUICK as QUICK_EXPERIMENT
+from soilsciml.hysomi.fit import predict_split
+from soilsciml.metrics import interval_coverage
 from soilsciml.models.hysomi import STATE_NAMES
-from soilsciml.soc_ensemble import interval_coverage
 
 QUICK = dataclasses.replace(QUICK_EXPERIMENT.train, epochs=3)
 

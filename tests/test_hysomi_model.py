@@ -6,7 +6,7 @@ import pytest
 from scipy.integrate import solve_ivp
 from scipy.stats import qmc
 
-import soilsciml.engines.jax_solve  # noqa: F401  (turns on float64 support in JAX)
+import soilsciml.engines.jax.solve  # noqa: F401  (turns on float64 support in JAX)
 from soilsciml.config import SolverConfig
 from soilsciml.engines import get_engine
 from soilsciml.models import hysomi as model

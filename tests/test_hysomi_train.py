@@ -12,11 +12,11 @@ import pytest
 from soilsciml.cli import main
 from soilsciml.config import ConfigError, HySoMiGeneratorConfig, HySoMiTrainConfig, SolverConfig
 from soilsciml.data.io import save_dataset
-from soilsciml.engines.jax_hysomi_loss import adaptive, balanced, normalised
-from soilsciml.engines.jax_hysomi_net import TraitNetwork, init_statistics
-from soilsciml.experiments.hysomi import QUICK as QUICK_EXPERIMENT
-from soilsciml.experiments.hysomi import markdown_table
-from soilsciml.experiments.hysomi_fit import (
+from soilsciml.engines.jax.hysomi_loss import adaptive, balanced, normalised
+from soilsciml.engines.jax.hysomi_net import TraitNetwork, init_statistics
+from soilsciml.hysomi.experiments import QUICK as QUICK_EXPERIMENT
+from soilsciml.hysomi.experiments import markdown_table
+from soilsciml.hysomi.fit import (
     METRIC_KEYS,
     HySoMiFitResult,
     fit_hysomi,
@@ -164,7 +164,7 @@ def test_markdown_table_means_and_spreads():
 
 
 def test_experiment_writes_table_scores_other_data_and_resumes(dataset, tmp_path, monkeypatch):
-    from soilsciml.experiments import hysomi as experiments
+    from soilsciml.hysomi import experiments
 
     config = dataclasses.replace(QUICK, model="ml", epochs=2)
     run = experiments.RunSpec("tiny", "own", config, {"model": "ml"}, score_on=("own", "other"))

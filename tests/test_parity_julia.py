@@ -48,7 +48,7 @@ def _ude_parts(loss_changes):
     config_cls = getattr(cfg, "SOCFitConfig", None)
     if problem_cls is None or config_cls is None:
         pytest.skip("the JAX SOC UDE (SOCUDEProblem, SOCFitConfig) is not in this tree")
-    from soilsciml.data.synthetic import simulate_soc
+    from soilsciml.soc.simulate import simulate_soc
 
     ds = simulate_soc(cfg.SOCSimulationConfig(years=10.0, grid=cfg.SOCGridConfig(nz=10)))
     drivers = np.stack([ds[name].values for name in ("ph", "cec", "clay")], axis=-1)

@@ -23,12 +23,13 @@ from soilsciml.config import (
     SOCSimulationConfig,
     SolverConfig,
 )
-from soilsciml.data.synthetic import simulate_soc
-from soilsciml.engines import jax_train, jax_ude
-from soilsciml.engines.jax_pbm import simulate_states
+from soilsciml.engines.jax import train as jax_train
+from soilsciml.engines.jax import ude as jax_ude
+from soilsciml.engines.jax.pbm import simulate_states
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
-from soilsciml.soc_fit import problem_from_dataset
+from soilsciml.soc.fit import problem_from_dataset
+from soilsciml.soc.simulate import simulate_soc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from peers.torch_hysomi import TORCH_XP, TorchHySoMi, network_arrays
@@ -99,7 +100,7 @@ def test_hysomi_peer_batch_solve_and_constraints_equal_ours():
 
 def test_hysomi_peer_training_loss_equals_ours():
     ht = pytest.importorskip(
-        "soilsciml.engines.jax_hysomi_train", reason="HySoMi training is not in this tree"
+        "soilsciml.engines.jax.hysomi_train", reason="HySoMi training is not in this tree"
     )
     from soilsciml.config import HySoMiTrainConfig
 

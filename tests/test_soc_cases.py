@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from soilsciml.cli import main
-from soilsciml.experiments.soc_cases import (
+from soilsciml.soc.cases import (
     CASES,
     PAPER_RESULTS,
     case_grid,

@@ -18,8 +18,8 @@ from soilsciml.config import (
     save_config,
 )
 from soilsciml.data.schema import DatasetError
-from soilsciml.data.synthetic import simulate_soc
-from soilsciml.soc_fit import fit_soc, load_soc_model
+from soilsciml.soc.fit import fit_soc, load_soc_model
+from soilsciml.soc.simulate import simulate_soc
 
 TINY = SOCFitConfig(
     network=SOCNetworkConfig(h1=8, h2=4),
@@ -36,7 +36,7 @@ def small_dataset():
 def test_demo_trains_case4_to_r2_0999_against_truth(tmp_path):
     """The README's demo: Case 4 (reference truth, clean, terminal t = 50, H = (32, 16), gelu,
     lr 3e-3, Adam 200 + BFGS 400 with early stopping), figures and the metrics table."""
-    from soilsciml.experiments.demo import run_demo
+    from soilsciml.soc.demo import run_demo
 
     metrics = run_demo(tmp_path, progress=False)
     assert metrics["status"] == "ok" and metrics["failed_solves"] == 0
@@ -146,7 +146,7 @@ def test_bad_config_is_named(data, message):
 
 
 def test_bad_dataset_fails_before_any_compute(small_dataset, monkeypatch):
-    from soilsciml.engines.jax_engine import JaxEngine
+    from soilsciml.engines.jax.engine import JaxEngine
 
     def never(*args, **kwargs):
         raise AssertionError("the engine must not run on invalid input")

@@ -20,13 +20,14 @@ from soilsciml.config import (
     from_dict,
 )
 from soilsciml.data.schema import DatasetError
-from soilsciml.data.synthetic import simulate_soc
-from soilsciml.engines.jax_ude import DATA_LOSSES
+from soilsciml.engines.jax.ude import DATA_LOSSES
+from soilsciml.metrics import interval_coverage
 from soilsciml.models.soc_ude import layer_shapes
 from soilsciml.noise import add_noise
-from soilsciml.noise_aware import holdout_depths, smooth_in_depth
-from soilsciml.soc_ensemble import interval_coverage, predictive_band
-from soilsciml.soc_fit import fit_soc
+from soilsciml.soc.ensemble import predictive_band
+from soilsciml.soc.fit import fit_soc
+from soilsciml.soc.noise_aware import holdout_depths, smooth_in_depth
+from soilsciml.soc.simulate import simulate_soc
 
 jax.config.update("jax_enable_x64", True)
 

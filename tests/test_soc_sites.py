@@ -5,11 +5,11 @@ import pytest
 
 from soilsciml.config import NoiseConfig, SOCSimulationConfig
 from soilsciml.data.schema import validate_soc_dataset
-from soilsciml.data.synthetic import SITE_RANGES, simulate_soc_sites
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import SOCTruthProblem
 from soilsciml.models.soc import DriverCoefficients, initial_profile
 from soilsciml.noise import add_noise
+from soilsciml.soc.simulate import SITE_RANGES, simulate_soc_sites
 
 
 def test_batched_sites_match_individual_solves():

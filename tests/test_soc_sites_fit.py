@@ -19,10 +19,10 @@ from soilsciml.config import (
     SolverConfig,
 )
 from soilsciml.data.schema import DatasetError
-from soilsciml.data.synthetic import simulate_soc_sites
 from soilsciml.engines import get_engine
 from soilsciml.metrics import regression_metrics
-from soilsciml.soc_fit import fit_soc, load_soc_model, problem_from_dataset
+from soilsciml.soc.fit import fit_soc, load_soc_model, problem_from_dataset
+from soilsciml.soc.simulate import simulate_soc_sites
 
 SIM = SOCSimulationConfig(years=10.0, grid=SOCGridConfig(nz=10))
 
@@ -51,7 +51,7 @@ def problem(sites):
 
 @pytest.fixture(scope="module")
 def weights():
-    from soilsciml.engines.jax_ude import init_weights
+    from soilsciml.engines.jax.ude import init_weights
 
     return init_weights(6, 4, seed=5)
 
@@ -119,8 +119,9 @@ def test_chunked_gradient_in_process_and_on_dask_workers(sites, problem, weights
     distributed = pytest.importorskip("distributed")
     import jax.numpy as jnp
 
-    from soilsciml.engines import jax_train, jax_ude
-    from soilsciml.engines.jax_sites import SiteChunks
+    from soilsciml.engines.jax import train as jax_train
+    from soilsciml.engines.jax import ude as jax_ude
+    from soilsciml.engines.jax.sites import SiteChunks
 
     data = jax_ude.prepare_data(problem, CONFIG, "float64")
     static = jax_ude.static_settings(CONFIG, problem.boundary)
@@ -176,7 +177,7 @@ def test_bad_site_settings_fail_before_any_compute(sites, fitted, monkeypatch):
     from soilsciml.engines.julia_engine import JuliaEngine
 
     assert not JuliaEngine.supports_sites
-    monkeypatch.setattr("soilsciml.soc_fit.get_engine", lambda name: JuliaEngine())
+    monkeypatch.setattr("soilsciml.soc.fit.get_engine", lambda name: JuliaEngine())
     with pytest.raises(DatasetError, match="does not support multi-site datasets"):
         fit_soc(sites, CONFIG, engine="julia")
     with pytest.raises(DatasetError, match="does not support multi-site datasets"):
@@ -207,9 +208,9 @@ def test_cli_distil_writes_its_report(sites, fitted, tmp_path):
     # The wrapped networks are the UDE's source and sink: the same inputs, order and scaling.
     import jax.numpy as jnp
 
-    from soilsciml.engines import jax_ude
+    from soilsciml.engines.jax import ude as jax_ude
     from soilsciml.interpret import sample_points
-    from soilsciml.soc_distil import network_callables
+    from soilsciml.soc.distil import network_callables
 
     model = load_soc_model(tmp_path / "run")
     state = model.predict(sites)["soc_pred"].values

@@ -14,11 +14,11 @@ from soilsciml.config import (
     SOCSimulationConfig,
     SolverConfig,
 )
-from soilsciml.data.synthetic import simulate_soc
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import SOCUDEProblem
 from soilsciml.models.soc_ude import collocation_field, layer_shapes
-from soilsciml.soc_fit import problem_from_dataset
+from soilsciml.soc.fit import problem_from_dataset
+from soilsciml.soc.simulate import simulate_soc
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def _small_config(**solver):
 
 @pytest.mark.parametrize("adjoint", ["checkpoint", "backsolve"])
 def test_terminal_loss_gradient_matches_central_differences(small_problem, adjoint):
-    from soilsciml.engines import jax_ude
+    from soilsciml.engines.jax import ude as jax_ude
 
     config = _small_config(adjoint=adjoint)
     weights = jax_ude.init_weights(4, 3, seed=1)
@@ -48,7 +48,7 @@ def test_terminal_loss_gradient_matches_central_differences(small_problem, adjoi
 
 
 def test_nan_targets_are_masked(small_problem):
-    from soilsciml.engines.jax_ude import init_weights
+    from soilsciml.engines.jax.ude import init_weights
 
     config = dataclasses.replace(_small_config(), loss=SOCLossConfig(target="trajectory"))
     weights = init_weights(4, 3, seed=2)
@@ -64,7 +64,7 @@ def test_nan_targets_are_masked(small_problem):
 
 
 def test_weight_decay_adds_sum_of_squares(small_problem):
-    from soilsciml.engines.jax_ude import init_weights
+    from soilsciml.engines.jax.ude import init_weights
 
     weights = init_weights(4, 3, seed=3)
     engine = get_engine("jax")

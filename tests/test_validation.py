@@ -10,7 +10,7 @@ from soilsciml.data.schema import DatasetError, validate_soc_dataset
 
 
 def _valid(nt=4, nz=6):
-    from soilsciml.data.synthetic import soc_dataset
+    from soilsciml.soc.simulate import soc_dataset
 
     depth = np.linspace(0, 1, nz)
     times = np.arange(float(nt))

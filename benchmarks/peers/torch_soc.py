@@ -1,7 +1,7 @@
 """SOC UDE training step in PyTorch + torchdiffeq (the peer of ``engines/jax_ude.py``).
 
 Same grid, drivers, input scaling, networks and terminal loss as the JAX engine: the arrays
-come from :func:`soilsciml.engines.jax_ude.prepare_data` (as numpy) and the weights in the
+come from :func:`soilsciml.engines.jax.ude.prepare_data` (as numpy) and the weights in the
 flat layout of ``contracts.md``. The solve is ``torchdiffeq.odeint(..., method="dopri5")``
 and the gradient is plain backpropagation through the solver's operations.
 """

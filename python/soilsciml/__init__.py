@@ -4,10 +4,7 @@ Lazy public API: ``import soilsciml`` loads neither JAX nor juliacall; each name
 imported on first use.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from soilsciml._lazy import lazy_namespace
 
 __version__ = "0.1.0"
 
@@ -19,7 +16,7 @@ _LAZY = {
     "SOCSimulationConfig": "soilsciml.config",
     "NoiseConfig": "soilsciml.config",
     "SolverConfig": "soilsciml.config",
-    "simulate_soc": "soilsciml.data.synthetic",
+    "simulate_soc": "soilsciml.soc.simulate",
     "validate_soc_dataset": "soilsciml.data.schema",
     "load_dataset": "soilsciml.data.io",
     "save_dataset": "soilsciml.data.io",
@@ -29,41 +26,32 @@ _LAZY = {
     "run_grid": "soilsciml.search",
     "HySoMiConstraintConfig": "soilsciml.config",
     "HySoMiGeneratorConfig": "soilsciml.config",
-    "simulate_hysomi": "soilsciml.data.hysomi",
-    "generate_hysomi": "soilsciml.data.hysomi",
-    "constraint_pass_rates": "soilsciml.data.hysomi",
+    "simulate_hysomi": "soilsciml.hysomi.data",
+    "generate_hysomi": "soilsciml.hysomi.data",
+    "constraint_pass_rates": "soilsciml.hysomi.data",
     "HySoMiCalibrationConfig": "soilsciml.config",
     "IncubationFormat": "soilsciml.config",
-    "read_incubation": "soilsciml.data.incubation",
-    "calibrate_hysomi": "soilsciml.calibrate",
-    "write_calibration": "soilsciml.calibrate",
+    "read_incubation": "soilsciml.hysomi.incubation",
+    "calibrate_hysomi": "soilsciml.hysomi.calibrate",
+    "write_calibration": "soilsciml.hysomi.calibrate",
     "distil_terms": "soilsciml.interpret",
     "distil_callables": "soilsciml.interpret",
     "distil_report": "soilsciml.interpret",
     "SOCFitConfig": "soilsciml.config",
-    "fit_soc": "soilsciml.soc_fit",
-    "load_soc_model": "soilsciml.soc_fit",
+    "fit_soc": "soilsciml.soc.fit",
+    "load_soc_model": "soilsciml.soc.fit",
     "HySoMiTrainConfig": "soilsciml.config",
-    "fit_hysomi": "soilsciml.experiments.hysomi_fit",
-    "HySoMiFitResult": "soilsciml.experiments.hysomi_fit",
-    "run_experiment": "soilsciml.experiments.hysomi",
-    "fit_soc_ensemble": "soilsciml.soc_ensemble",
-    "fit_hysomi_ensemble": "soilsciml.hysomi_ensemble",
-    "smooth_in_depth": "soilsciml.noise_aware",
-    "simulate_soc_sites": "soilsciml.data.synthetic",
-    "distil_soc_model": "soilsciml.soc_distil",
+    "fit_hysomi": "soilsciml.hysomi.fit",
+    "HySoMiFitResult": "soilsciml.hysomi.fit",
+    "run_experiment": "soilsciml.hysomi.experiments",
+    "fit_soc_ensemble": "soilsciml.soc.ensemble",
+    "fit_hysomi_ensemble": "soilsciml.hysomi.ensemble",
+    "smooth_in_depth": "soilsciml.soc.noise_aware",
+    "simulate_soc_sites": "soilsciml.soc.simulate",
+    "distil_soc_model": "soilsciml.soc.distil",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'soilsciml' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_namespace(__name__, _LAZY, globals())

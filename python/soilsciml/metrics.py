@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["depth_residuals", "metrics_markdown", "regression_metrics"]
+__all__ = [
+    "BAND_LOWER",
+    "BAND_UPPER",
+    "depth_residuals",
+    "interval_coverage",
+    "metrics_markdown",
+    "regression_metrics",
+]
+
+
+#: Quantiles of an ensemble band: a 90 % interval.
+BAND_LOWER, BAND_UPPER = 0.05, 0.95
+
+
+def interval_coverage(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Fraction of finite ``truth`` entries with ``lower <= truth <= upper``."""
+    truth, lower, upper = np.broadcast_arrays(truth, lower, upper)
+    keep = np.isfinite(truth) & np.isfinite(lower) & np.isfinite(upper)
+    if not keep.any():
+        return float("nan")
+    inside = (truth[keep] >= lower[keep]) & (truth[keep] <= upper[keep])
+    return float(np.mean(inside))
 
 
 def regression_metrics(predicted: np.ndarray, observed: np.ndarray) -> dict[str, float]:

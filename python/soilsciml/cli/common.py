@@ -17,7 +17,7 @@ def _engines(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from soilsciml.experiments.demo import run_demo
+    from soilsciml.soc.demo import run_demo
 
     run_demo(args.out, progress=not args.quiet)
     return 0

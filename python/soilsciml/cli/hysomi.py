@@ -36,8 +36,8 @@ EXPERIMENT_NAMES = (
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from soilsciml.data.hysomi import SIMULATION_SOLVER, params_from_records, simulate_hysomi
     from soilsciml.data.io import save_dataset
+    from soilsciml.hysomi.data import SIMULATION_SOLVER, params_from_records, simulate_hysomi
 
     if not args.params.is_file():
         raise FileNotFoundError(f"no such file: {args.params}")
@@ -58,8 +58,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from soilsciml.data.hysomi import generate_hysomi
     from soilsciml.data.io import save_dataset
+    from soilsciml.hysomi.data import generate_hysomi
 
     defaults = HySoMiGeneratorConfig()
     factors = {
@@ -89,8 +89,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from soilsciml.data.hysomi import constraint_pass_rates
     from soilsciml.data.io import load_dataset
+    from soilsciml.hysomi.data import constraint_pass_rates
 
     ds = load_dataset(args.input)
     config = None if args.setting is None else HySoMiConstraintConfig(setting=args.setting)
@@ -102,8 +102,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from soilsciml.calibrate import calibrate_hysomi, initial_pools, write_calibration
-    from soilsciml.data.incubation import read_incubation
+    from soilsciml.hysomi.calibrate import calibrate_hysomi, initial_pools, write_calibration
+    from soilsciml.hysomi.incubation import read_incubation
 
     factors = {}
     for text in args.factor:
@@ -171,7 +171,7 @@ def _train_config(args: argparse.Namespace) -> HySoMiTrainConfig:
 
 def _train(args: argparse.Namespace) -> int:
     from soilsciml.data.io import load_dataset
-    from soilsciml.experiments.hysomi_fit import METRIC_KEYS, fit_hysomi, write_run
+    from soilsciml.hysomi.fit import METRIC_KEYS, fit_hysomi, write_run
 
     config = _train_config(args)
     ds = load_dataset(args.input)
@@ -190,7 +190,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _ensemble(args: argparse.Namespace) -> int:
     from soilsciml.data.io import load_dataset
-    from soilsciml.hysomi_ensemble import fit_hysomi_ensemble
+    from soilsciml.hysomi.ensemble import fit_hysomi_ensemble
 
     config = _train_config(args)
     if args.members < 2:
@@ -214,7 +214,7 @@ def _ensemble(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from soilsciml.experiments.hysomi import run_experiment
+    from soilsciml.hysomi.experiments import run_experiment
 
     table, records = run_experiment(
         args.name, args.out, quick=args.quick, progress=not args.quiet, jobs=args.jobs

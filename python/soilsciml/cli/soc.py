@@ -20,7 +20,7 @@ __all__ = ["register"]
 
 def _simulate(args: argparse.Namespace) -> int:
     from soilsciml.data.io import save_dataset
-    from soilsciml.data.synthetic import simulate_soc, simulate_soc_sites
+    from soilsciml.soc.simulate import simulate_soc, simulate_soc_sites
 
     config = SOCSimulationConfig(
         truth=args.truth,
@@ -75,7 +75,7 @@ def _summary(metrics: dict, names: tuple[str, ...]) -> str:
 def _fit(args: argparse.Namespace) -> int:
     from soilsciml.config import SOCFitConfig, load_config
     from soilsciml.data.io import load_dataset
-    from soilsciml.soc_fit import fit_soc
+    from soilsciml.soc.fit import fit_soc
 
     config = load_config(args.config, SOCFitConfig) if args.config else SOCFitConfig()
     dataset = load_dataset(args.input)
@@ -99,7 +99,7 @@ def _case_summary(run) -> str:
 
 
 def _case(args: argparse.Namespace) -> int:
-    from soilsciml.experiments.soc_cases import run_case
+    from soilsciml.soc.cases import run_case
 
     run = run_case(
         args.number,
@@ -114,7 +114,7 @@ def _case(args: argparse.Namespace) -> int:
 
 
 def _cases(args: argparse.Namespace) -> int:
-    from soilsciml.experiments.soc_cases import run_cases
+    from soilsciml.soc.cases import run_cases
 
     runs = run_cases(
         args.out,
@@ -146,7 +146,7 @@ def _add_case_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _noise_aware(args: argparse.Namespace) -> int:
-    from soilsciml.experiments.soc_noise_aware import OPTIONS, markdown_table, run_case
+    from soilsciml.soc.noise_aware_cases import OPTIONS, markdown_table, run_case
 
     options = tuple(args.options.split(",")) if args.options else tuple(OPTIONS)
     progress = None if args.quiet else print
@@ -161,7 +161,7 @@ def _noise_aware(args: argparse.Namespace) -> int:
 def _ensemble(args: argparse.Namespace) -> int:
     from soilsciml.config import SOCFitConfig, load_config
     from soilsciml.data.io import load_dataset
-    from soilsciml.soc_ensemble import fit_soc_ensemble
+    from soilsciml.soc.ensemble import fit_soc_ensemble
 
     config = load_config(args.config, SOCFitConfig) if args.config else SOCFitConfig()
     result = fit_soc_ensemble(
@@ -182,8 +182,8 @@ def _ensemble(args: argparse.Namespace) -> int:
 
 def _distil(args: argparse.Namespace) -> int:
     from soilsciml.data.io import load_dataset
-    from soilsciml.soc_distil import distil_soc_model
-    from soilsciml.soc_fit import load_soc_model
+    from soilsciml.soc.distil import distil_soc_model
+    from soilsciml.soc.fit import load_soc_model
 
     model = load_soc_model(args.rundir)
     dataset = load_dataset(args.data)

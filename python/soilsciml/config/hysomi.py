@@ -6,11 +6,29 @@ from dataclasses import dataclass, field
 
 from soilsciml.config.base import SolverConfig, _choice, _positive, _require
 
+#: Time unit -> hours per unit.
+TIME_UNITS: dict[str, float] = {"min": 1.0 / 60.0, "h": 1.0, "d": 24.0}
+
+#: Carbon unit (per g soil) -> mg C/g per unit; 1 umol C = 12.011 ug C.
+CARBON_UNITS: dict[str, float] = {
+    "mg/g": 1.0,
+    "g/kg": 1.0,
+    "ug/g": 1e-3,
+    "mg/kg": 1e-3,
+    "umol/g": 0.012011,
+    "mmol/g": 12.011,
+}
+
+CO2_KINDS = ("cumulative", "rate")
+
 __all__ = [
+    "CARBON_UNITS",
+    "CO2_KINDS",
     "CONSTRAINT_SETTINGS",
     "GENERATOR_ACTIVATIONS",
     "HYSOMI_MODELS",
     "LOSS_WEIGHTINGS",
+    "TIME_UNITS",
     "HySoMiCalibrationConfig",
     "HySoMiConstraintConfig",
     "HySoMiGeneratorConfig",
@@ -164,8 +182,6 @@ class IncubationFormat:
     min_times: int = 3
 
     def __post_init__(self) -> None:
-        from soilsciml.data.incubation import CARBON_UNITS, CO2_KINDS, TIME_UNITS
-
         _choice(self.time_unit, tuple(TIME_UNITS), "data.time_unit")
         _choice(self.co2_unit, tuple(CARBON_UNITS), "data.co2_unit")
         _choice(self.biomass_unit, tuple(CARBON_UNITS), "data.biomass_unit")

@@ -46,7 +46,7 @@ class EngineEntry:
 ENGINES: dict[str, EngineEntry] = {
     "jax": EngineEntry(
         requires=("jax", "diffrax", "equinox", "optax", "optimistix"),
-        target="soilsciml.engines.jax_engine:JaxEngine",
+        target="soilsciml.engines.jax.engine:JaxEngine",
         enable="pip install soilsciml (JAX is a core dependency)",
     ),
     "julia": EngineEntry(

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from soilsciml.config import SOCGridConfig, SOCInitialConfig
+if TYPE_CHECKING:
+    from soilsciml.config import SOCGridConfig, SOCInitialConfig
+
 
 __all__ = [
     "DRIVERS",

@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from soilsciml.config import SOCLossConfig, SOCNetworkConfig
-from soilsciml.engines.base import SOCUDEProblem
+if TYPE_CHECKING:
+    from soilsciml.config import SOCLossConfig, SOCNetworkConfig
+    from soilsciml.engines.base import SOCUDEProblem
+
 
 __all__ = [
     "INPUTS",

@@ -52,26 +52,43 @@ RUN_FORMAT = 1
 class TrialKind:
     """A registered kind of trial: ``module:function`` and ``module:ConfigClass``, by name.
 
-    ``select`` is the kind's default selection metric and mode.
+    ``select`` is the kind's default selection metric and mode. ``identity`` is the name the
+    grid fingerprint records for the trial function: fixed when the kind was registered, so
+    that moving the function to another module keeps every run directory of the kind valid.
     """
 
     trial: str
     config: str
     select: tuple[str, str] = ("loss", "min")
+    identity: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.identity:
+            object.__setattr__(self, "identity", self.trial)
 
 
 TRIAL_KINDS: dict[str, TrialKind] = {
     "soc_simulate": TrialKind(
-        trial="soilsciml.experiments.soc_trials:simulate_trial",
+        trial="soilsciml.soc.trials:simulate_trial",
         config="soilsciml.config:SOCSimulationConfig",
         select=("solver_steps", "min"),
+        identity="soilsciml.experiments.soc_trials:simulate_trial",
     ),
     "soc_fit": TrialKind(
-        trial="soilsciml.experiments.soc_trials:fit_trial",
+        trial="soilsciml.soc.trials:fit_trial",
         config="soilsciml.config:SOCFitConfig",
         select=("final_loss", "min"),
+        identity="soilsciml.experiments.soc_trials:fit_trial",
     ),
 }
+
+
+def _trial_identity(trial: str) -> str:
+    """The fingerprint's name for ``trial``: a registered kind's fixed identity, else the path."""
+    for kind in TRIAL_KINDS.values():
+        if kind.trial == trial:
+            return kind.identity
+    return trial
 
 
 @dataclass(frozen=True)
@@ -190,7 +207,7 @@ class GridSpec:
         config_class = type(self.base)
         identity = {
             "format": RUN_FORMAT,
-            "trial": self.trial,
+            "trial": _trial_identity(self.trial),
             "config": f"{config_class.__module__}:{config_class.__qualname__}",
             "seed": self.seed,
             "base": plain(self.base),
@@ -201,7 +218,7 @@ class GridSpec:
         if self.kind is not None:
             head["kind"] = self.kind
         else:
-            head.update(trial=identity["trial"], config=identity["config"])
+            head.update(trial=self.trial, config=identity["config"])
         body = {
             "seed": self.seed,
             "select": {"metric": self.select.metric, "mode": self.select.mode},
@@ -247,7 +264,9 @@ def grid_spec_from_dict(data: Mapping[str, Any]) -> GridSpec:
             raise GridError("give either kind or trial and config, not both")
         entry = TRIAL_KINDS[kind]
     elif "trial" in data and "config" in data:
-        entry = TrialKind(str(data["trial"]), str(data["config"]))
+        moved = {k.identity: k.trial for k in TRIAL_KINDS.values()}
+        trial = moved.get(str(data["trial"]), str(data["trial"]))
+        entry = TrialKind(trial, str(data["config"]))
     else:
         raise GridError(
             f"a grid file needs kind (one of {', '.join(TRIAL_KINDS)}) or trial and config"

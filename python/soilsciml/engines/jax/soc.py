@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from soilsciml.engines.base import SOCTrajectory, SOCTruthProblem, SolveStatus
-from soilsciml.engines.jax_solve import solve
+from soilsciml.engines.jax.solve import solve
 from soilsciml.models import soc as model
 
 __all__ = ["simulate_truth", "truth_vector_field"]

@@ -92,7 +92,7 @@ def _save_times(obs_times: np.ndarray) -> np.ndarray:
 
 def _problem(ds: xr.Dataset, initial: np.ndarray):
     """Padded arrays of every series and each series' own save times."""
-    from soilsciml.engines.jax_calibrate import CalibrationProblem
+    from soilsciml.engines.jax.calibrate import CalibrationProblem
 
     time = ds["time"].values
     co2 = ds["co2"].values
@@ -172,7 +172,7 @@ def calibrate_hysomi(
         ``co2_rmse``, ``loss``, ``status`` (series,), ``constraint_passed`` and
         ``constraint_violation`` (series, constraint); every setting in ``attrs``.
     """
-    from soilsciml.engines.jax_calibrate import CalibrationSettings, fit_parameters
+    from soilsciml.engines.jax.calibrate import CalibrationSettings, fit_parameters
 
     config = config or HySoMiCalibrationConfig()
     if model_dir is not None:
@@ -201,7 +201,7 @@ def calibrate_hysomi(
 
 
 def _result_dataset(ds, config, constraints, problem, grids, fit) -> xr.Dataset:
-    from soilsciml.engines.jax_calibrate import FAILED_LOSS
+    from soilsciml.engines.jax.calibrate import FAILED_LOSS
 
     n_series = len(grids)
     states = fit["states"]

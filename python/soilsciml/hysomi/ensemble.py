@@ -1,6 +1,6 @@
 """Ensembles of HySoMi fits for uncertainty: K seeds, intervals on parameters and pools.
 
-The members are :func:`~soilsciml.experiments.hysomi_fit.fit_hysomi` runs with seeds
+The members are :func:`~soilsciml.hysomi.fit.fit_hysomi` runs with seeds
 ``config.seed + k`` (initial weights and batch order); they share shapes and the compiled
 training step (``jax_hysomi_train.TRACES`` does not grow after the first member). On the test
 split the ensemble gives, per sample, the mean and the 5-95 % range over members of the 13
@@ -33,7 +33,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from soilsciml.config import HySoMiTrainConfig, load_config
-from soilsciml.experiments.hysomi_fit import (
+from soilsciml.hysomi.fit import (
     HIDDEN_STATES,
     MODEL_FILE,
     HySoMiFitResult,
@@ -42,8 +42,10 @@ from soilsciml.experiments.hysomi_fit import (
     json_metrics,
     predict_split,
 )
+from soilsciml.metrics import BAND_LOWER as LOWER
+from soilsciml.metrics import BAND_UPPER as UPPER
+from soilsciml.metrics import interval_coverage
 from soilsciml.models import hysomi as model
-from soilsciml.soc_ensemble import LOWER, UPPER, interval_coverage
 
 __all__ = [
     "HySoMiEnsembleResult",

@@ -1,7 +1,7 @@
 """Data-parallel training of a multi-site SOC UDE: the sites split into chunks.
 
 Each chunk's loss and gradient come from the same compiled kernel as an in-process fit
-(:func:`~soilsciml.engines.jax_train.value_and_grad`), on that chunk's sites and with the same
+(:func:`~soilsciml.engines.jax.train.value_and_grad`), on that chunk's sites and with the same
 weights, in this process or on ``dask.distributed`` workers; the driver combines them and steps
 Adam. The batched loss is ``lambda_term`` x the mean over sites of each site's misfit +
 ``lambda_coll`` x the mean collocation residual over sites + ``lambda_wd`` ||theta||^2, so with
@@ -32,8 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from soilsciml.config import ConfigError, SOCFitConfig, holdout_stride
-from soilsciml.engines import jax_train, jax_ude
 from soilsciml.engines.base import SOCFitOutput, SOCUDEProblem, SolveStatus
+from soilsciml.engines.jax import train as jax_train
+from soilsciml.engines.jax import ude as jax_ude
 from soilsciml.models import soc_ude
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
 #: Where chunked evaluations run.
 CHUNK_EXECUTORS = ("inprocess", "dask")
 
-#: Site axis of each array of :func:`~soilsciml.engines.jax_ude.prepare_data` that has one.
+#: Site axis of each array of :func:`~soilsciml.engines.jax.ude.prepare_data` that has one.
 _SITE_AXES = {
     "initial": 0,
     "drivers": 1,
@@ -95,7 +96,7 @@ def split_sites(n_sites: int, n_chunks: int) -> list[slice]:
 
 
 def chunk_data(data: dict, sites: slice) -> dict[str, np.ndarray]:
-    """The arrays of :func:`~soilsciml.engines.jax_ude.prepare_data` for some of the sites."""
+    """The arrays of :func:`~soilsciml.engines.jax.ude.prepare_data` for some of the sites."""
     out = {}
     for name, value in data.items():
         value = np.asarray(value)

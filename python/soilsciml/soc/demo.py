@@ -12,11 +12,11 @@ from pathlib import Path
 
 from soilsciml.config import NoiseConfig, SOCFitConfig
 from soilsciml.data.io import save_dataset
-from soilsciml.data.synthetic import simulate_soc
 from soilsciml.metrics import metrics_markdown
 from soilsciml.noise import add_noise
 from soilsciml.plots.soc import plot_drivers, plot_profiles
-from soilsciml.soc_fit import fit_soc
+from soilsciml.soc.fit import fit_soc
+from soilsciml.soc.simulate import simulate_soc
 
 __all__ = ["run_demo"]
 

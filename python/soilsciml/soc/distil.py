@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from soilsciml.config import ConfigError
-from soilsciml.soc_fit import SOCModel
+from soilsciml.soc.fit import SOCModel
 
 __all__ = [
     "NET_SYMBOL",
@@ -63,7 +63,7 @@ def network_callables(model: SOCModel) -> tuple[Callable[[Samples], np.ndarray],
     """
     import jax.numpy as jnp
 
-    from soilsciml.engines import jax_ude
+    from soilsciml.engines.jax import ude as jax_ude
 
     static = jax_ude.static_settings(model.config, model.config.transport.boundary)
     weights = {name: jnp.asarray(value, jnp.float64) for name, value in model.weights.items()}
@@ -124,7 +124,7 @@ def distil_soc_model(
     Parameters
     ----------
     model : SOCModel
-        A trained model (e.g. from :func:`soilsciml.soc_fit.load_soc_model`).
+        A trained model (e.g. from :func:`soilsciml.soc.fit.load_soc_model`).
     dataset : xarray.Dataset
         Drivers on (time, depth) or (site, time, depth), and ``soc``.
     config : DistilConfig, optional

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from soilsciml import __version__, noise_aware
+from soilsciml import __version__
 from soilsciml.config import SOCFitConfig, load_config, save_config, to_dict
 from soilsciml.data.schema import DatasetError, validate_soc_dataset
 from soilsciml.engines import get_engine
@@ -25,6 +25,7 @@ from soilsciml.engines.base import SOCUDEProblem
 from soilsciml.metrics import depth_residuals, metrics_markdown, regression_metrics
 from soilsciml.models import soc as model
 from soilsciml.models import soc_ude
+from soilsciml.soc import noise_aware
 
 __all__ = [
     "SOCFitResult",
@@ -383,7 +384,7 @@ def fit_soc(
         Show a tqdm progress bar per optimiser stage.
     executor : str
         ``inprocess`` (default) or ``dask``: where the site chunks of a multi-site fit are
-        evaluated (data-parallel gradient, see :mod:`soilsciml.engines.jax_sites`; JAX engine,
+        evaluated (data-parallel gradient, see :mod:`soilsciml.engines.jax.sites`; JAX engine,
         Adam stage only).
     site_chunks : int, optional
         Split the sites into this many chunks, each one batched solve (default: no split
@@ -407,7 +408,7 @@ def fit_soc(
     _check_sites(problem, engine)
     chunked = executor != "inprocess" or site_chunks is not None
     if chunked:
-        from soilsciml.engines import jax_sites
+        from soilsciml.engines.jax import sites as jax_sites
 
         if engine != "jax":
             raise DatasetError(f"chunked site fits run on the JAX engine only, not {engine!r}")

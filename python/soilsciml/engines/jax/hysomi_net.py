@@ -15,7 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from soilsciml.engines import jax_solve  # noqa: F401  (turns on float64 support)
+from soilsciml.engines.jax import solve as jax_solve  # noqa: F401  (turns on float64 support)
 
 __all__ = ["NormStatistics", "TraitNetwork", "init_statistics"]
 

@@ -26,9 +26,9 @@ import optax
 from tqdm.auto import tqdm
 
 from soilsciml.config import HySoMiTrainConfig, SolverConfig
-from soilsciml.engines.jax_hysomi_loss import OBJECTIVES, WEIGHTINGS, term_names
-from soilsciml.engines.jax_hysomi_net import NormStatistics, TraitNetwork, init_statistics
-from soilsciml.engines.jax_pbm import simulate_states
+from soilsciml.engines.jax.hysomi_loss import OBJECTIVES, WEIGHTINGS, term_names
+from soilsciml.engines.jax.hysomi_net import NormStatistics, TraitNetwork, init_statistics
+from soilsciml.engines.jax.pbm import simulate_states
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 

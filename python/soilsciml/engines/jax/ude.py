@@ -20,7 +20,7 @@ import numpy as np
 
 from soilsciml.config import SOCFitConfig, SolverConfig, holdout_stride
 from soilsciml.engines.base import SOCUDEProblem
-from soilsciml.engines.jax_solve import solve
+from soilsciml.engines.jax.solve import solve
 from soilsciml.models import soc as model
 from soilsciml.models import soc_ude
 

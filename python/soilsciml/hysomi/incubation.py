@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
+from soilsciml.config.hysomi import CARBON_UNITS, CO2_KINDS, TIME_UNITS
 from soilsciml.data.schema import DatasetError
 
 if TYPE_CHECKING:
@@ -42,21 +43,6 @@ __all__ = [
     "IncubationError",
     "read_incubation",
 ]
-
-#: Time unit -> hours per unit.
-TIME_UNITS: dict[str, float] = {"min": 1.0 / 60.0, "h": 1.0, "d": 24.0}
-
-#: Carbon unit (per g soil) -> mg C/g per unit; 1 umol C = 12.011 ug C.
-CARBON_UNITS: dict[str, float] = {
-    "mg/g": 1.0,
-    "g/kg": 1.0,
-    "ug/g": 1e-3,
-    "mg/kg": 1e-3,
-    "umol/g": 0.012011,
-    "mmol/g": 12.011,
-}
-
-CO2_KINDS = ("cumulative", "rate")
 
 #: Cell contents read as a missing value.
 _MISSING = {"", "na", "nan", "n/a", "null"}

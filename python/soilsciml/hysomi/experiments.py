@@ -247,8 +247,8 @@ def markdown_table(
 
 
 def _dataset(path: Path, config: HySoMiGeneratorConfig, progress: bool):
-    from soilsciml.data.hysomi import generate_hysomi
     from soilsciml.data.io import load_dataset, save_dataset
+    from soilsciml.hysomi.data import generate_hysomi
 
     if not path.is_file():
         save_dataset(generate_hysomi(config, progress=progress), path)
@@ -257,7 +257,7 @@ def _dataset(path: Path, config: HySoMiGeneratorConfig, progress: bool):
 
 def _scores(run: RunSpec, folder: Path, datasets: dict[str, Any], progress: bool) -> list[dict]:
     """Metrics of one run on each of its scoring datasets, training it if not finished."""
-    from soilsciml.experiments.hysomi_fit import (
+    from soilsciml.hysomi.fit import (
         HySoMiFitResult,
         fit_hysomi,
         hysomi_metrics,

@@ -62,8 +62,8 @@ OPTIONS = {
 
 def case_dataset(case: int, quick: bool = False) -> xr.Dataset:
     """The noisy dataset of ``case`` (3 or 6); ``quick``: 10 years instead of 50."""
-    from soilsciml.data.synthetic import simulate_soc
     from soilsciml.noise import add_noise
+    from soilsciml.soc.simulate import simulate_soc
 
     _, level, _, _ = CASES[case]
     clean = simulate_soc(SOCSimulationConfig(years=10.0 if quick else 50.0))
@@ -87,8 +87,8 @@ def run_case(
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Fit ``case`` with each option; one row of scores per option."""
-    from soilsciml.noise_aware import smooth_in_depth
-    from soilsciml.soc_fit import fit_soc
+    from soilsciml.soc.fit import fit_soc
+    from soilsciml.soc.noise_aware import smooth_in_depth
 
     if case not in CASES:
         raise ValueError(f"case must be one of {sorted(CASES)}; got {case}")

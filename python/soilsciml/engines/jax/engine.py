@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from soilsciml.config import SOCFitConfig, SolverConfig
-from soilsciml.engines import jax_pbm, jax_soc, jax_train, jax_ude
 from soilsciml.engines.base import (
     AbstractEngine,
     PBMTrajectory,
@@ -19,6 +18,10 @@ from soilsciml.engines.base import (
     SOCUDEProblem,
     SolveStatus,
 )
+from soilsciml.engines.jax import pbm as jax_pbm
+from soilsciml.engines.jax import soc as jax_soc
+from soilsciml.engines.jax import train as jax_train
+from soilsciml.engines.jax import ude as jax_ude
 
 __all__ = ["JaxEngine"]
 

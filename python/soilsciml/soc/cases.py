@@ -161,7 +161,7 @@ def case_grid(case: SOCCase, data_path: str | Path, quick: bool = False) -> Grid
     """The grid search of ``case`` on the dataset at ``data_path`` (Table 1, or the quick grid)."""
     grid = {**QUICK_GRID, "train.lr": QUICK_LRS} if quick else GRID
     return GridSpec(
-        trial="soilsciml.experiments.soc_trials:fit_trial",
+        trial="soilsciml.soc.trials:fit_trial",
         base=case.fit_config(quick),
         grid=grid,
         seed=0,
@@ -174,8 +174,8 @@ def case_grid(case: SOCCase, data_path: str | Path, quick: bool = False) -> Grid
 
 def simulate_case_data(case: SOCCase):
     """Reference truth (50 yr, yearly, Nz = 30) with the case's noise; clean fields kept."""
-    from soilsciml.data.synthetic import simulate_soc
     from soilsciml.noise import add_noise
+    from soilsciml.soc.simulate import simulate_soc
 
     clean = simulate_soc()
     noise = case.noise()

@@ -1,6 +1,6 @@
 """Train a compared HySoMi model on a trait dataset; metrics and results on the test split.
 
-The xarray edge of :mod:`soilsciml.engines.jax_hysomi_train`: :func:`fit_hysomi` turns a
+The xarray edge of :mod:`soilsciml.engines.jax.hysomi_train`: :func:`fit_hysomi` turns a
 dataset from ``generate_hysomi`` into arrays, trains, predicts the test split and returns a
 :class:`HySoMiFitResult` (trained model, history, predictions Dataset, metrics, save/load).
 """
@@ -154,7 +154,7 @@ class HySoMiFitResult:
         import equinox as eqx
 
         from soilsciml.data.io import load_dataset
-        from soilsciml.engines.jax_hysomi_train import skeleton
+        from soilsciml.engines.jax.hysomi_train import skeleton
 
         directory = Path(directory)
         config = load_config(directory / "config.toml", HySoMiTrainConfig)
@@ -180,8 +180,8 @@ def fit_hysomi(
     Trait standardisation is fitted on the training samples used (the first ``n_train`` of
     the training split when ``n_train`` > 0). Early stopping watches the validation split.
     """
-    from soilsciml.engines.jax_hysomi_loss import term_names
-    from soilsciml.engines.jax_hysomi_train import predict, train
+    from soilsciml.engines.jax.hysomi_loss import term_names
+    from soilsciml.engines.jax.hysomi_train import predict, train
 
     config = config or HySoMiTrainConfig()
     traits, states, _ = split_arrays(ds, "train")
@@ -269,7 +269,7 @@ def predict_split(result: HySoMiFitResult, ds: xr.Dataset, split: str = "test") 
     The returned Dataset has the prediction variables of ``result.predictions`` (no history);
     :func:`hysomi_metrics` scores it.
     """
-    from soilsciml.engines.jax_hysomi_train import predict
+    from soilsciml.engines.jax.hysomi_train import predict
 
     traits, states, params_true = split_arrays(ds, split)
     solver = result.config.solver

@@ -14,7 +14,7 @@ import numpy as np
 
 from soilsciml.config import SolverConfig
 from soilsciml.engines.base import PBMTrajectory
-from soilsciml.engines.jax_solve import solve
+from soilsciml.engines.jax.solve import solve
 from soilsciml.models import hysomi as model
 
 __all__ = ["simulate", "simulate_states", "vector_field"]

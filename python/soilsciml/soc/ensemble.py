@@ -18,23 +18,12 @@ import numpy as np
 import xarray as xr
 
 from soilsciml.config import SOCFitConfig
-from soilsciml.metrics import regression_metrics
-from soilsciml.soc_fit import SOC_ATTRS, SOCFitResult, fit_soc, write_report
+from soilsciml.metrics import BAND_LOWER as LOWER
+from soilsciml.metrics import BAND_UPPER as UPPER
+from soilsciml.metrics import interval_coverage, regression_metrics
+from soilsciml.soc.fit import SOC_ATTRS, SOCFitResult, fit_soc, write_report
 
-__all__ = ["SOCEnsembleResult", "fit_soc_ensemble", "interval_coverage", "predictive_band"]
-
-#: Quantiles of the band: a 90 % interval.
-LOWER, UPPER = 0.05, 0.95
-
-
-def interval_coverage(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
-    """Fraction of finite ``truth`` entries with ``lower <= truth <= upper``."""
-    truth, lower, upper = np.broadcast_arrays(truth, lower, upper)
-    keep = np.isfinite(truth) & np.isfinite(lower) & np.isfinite(upper)
-    if not keep.any():
-        return float("nan")
-    inside = (truth[keep] >= lower[keep]) & (truth[keep] <= upper[keep])
-    return float(np.mean(inside))
+__all__ = ["SOCEnsembleResult", "fit_soc_ensemble", "predictive_band"]
 
 
 def predictive_band(
@@ -153,7 +142,7 @@ def fit_soc_ensemble(
     Parameters
     ----------
     dataset, config, engine
-        As for :func:`~soilsciml.soc_fit.fit_soc`.
+        As for :func:`~soilsciml.soc.fit.fit_soc`.
     members : int
         Ensemble size K (>= 2).
     noise_eta : float, optional

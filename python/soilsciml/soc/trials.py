@@ -30,8 +30,8 @@ def simulate_trial(config: SOCSimulationConfig, context: TrialContext) -> dict[s
         ``solver_steps``, the accepted steps of the adaptive solver.
     """
     from soilsciml.data.io import save_dataset
-    from soilsciml.data.synthetic import simulate_soc
     from soilsciml.models.soc import total_carbon
+    from soilsciml.soc.simulate import simulate_soc
 
     ds = simulate_soc(config, engine=context.data.get("engine", "jax"))
     save_dataset(ds, context.directory / "soc.nc")
@@ -75,7 +75,7 @@ def fit_trial(config: SOCFitConfig, context: TrialContext) -> TrialOutcome:
         fit, all threads, in s: unlike wall time, it does not grow when other jobs share the
         machine); status ``failed`` when the final model does not solve.
     """
-    from soilsciml.soc_fit import fit_soc
+    from soilsciml.soc.fit import fit_soc
 
     cpu_start = time.process_time()
     dataset = _load_training_data(str(context.data["path"]))

@@ -24,9 +24,9 @@ from soilsciml.config import (
     from_dict,
     to_dict,
 )
-from soilsciml.data.traits import random_trait_network, split_labels, traits_from_params
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import PBMTrajectory
+from soilsciml.hysomi.traits import random_trait_network, split_labels, traits_from_params
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 

@@ -20,7 +20,7 @@ import optax
 import optimistix as optx
 
 from soilsciml.config import SolverConfig
-from soilsciml.engines.jax_pbm import simulate_states
+from soilsciml.engines.jax.pbm import simulate_states
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 

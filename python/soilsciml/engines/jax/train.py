@@ -1,7 +1,7 @@
 """Training of the SOC UDE on the JAX engine: Adam, then BFGS or L-BFGS, with early stopping.
 
 The compiled kernels are module-level functions whose only compile-time arguments are the
-hashable :class:`~soilsciml.engines.jax_ude.UDEStatic` settings; data, weights, loss weights
+hashable :class:`~soilsciml.engines.jax.ude.UDEStatic` settings; data, weights, loss weights
 and the learning rate are arrays. JAX therefore compiles once per (shapes, static settings)
 and every later fit with the same shapes reuses the executables (a grid search relies on it).
 :data:`TRACES` counts the traces.
@@ -24,8 +24,8 @@ import optimistix as optx
 from tqdm.auto import tqdm
 
 from soilsciml.config import SOCFitConfig, SOCTrainConfig, holdout_stride
-from soilsciml.engines import jax_ude
 from soilsciml.engines.base import SOCFitOutput, SOCUDEProblem, SolveStatus
+from soilsciml.engines.jax import ude as jax_ude
 
 __all__ = ["QUASI_NEWTON", "TRACES", "EarlyStopping", "fit", "holdout_loss", "value_and_grad"]
 
@@ -52,9 +52,9 @@ def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
     """Compiled failure-safe loss and gradient (one training step's work).
 
     The solve's outcome comes back with the result and is recorded in
-    :data:`~soilsciml.engines.jax_ude.EVALUATIONS` here, on the host: no callback interrupts
+    :data:`~soilsciml.engines.jax.ude.EVALUATIONS` here, on the host: no callback interrupts
     the compiled kernel (the optimistix stage, whose line searches evaluate the loss inside
-    compiled code, reports through :func:`~soilsciml.engines.jax_ude.safe_loss` instead).
+    compiled code, reports through :func:`~soilsciml.engines.jax.ude.safe_loss` instead).
     """
     loss, grads, outcome = _guarded_value_and_grad(weights, data, static)
     jax_ude.EVALUATIONS.record(np.asarray(data["fit_id"]), *(np.asarray(o) for o in outcome))

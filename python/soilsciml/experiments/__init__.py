@@ -1,1 +1,0 @@
-"""The papers' experiments as named, runnable recipes."""
