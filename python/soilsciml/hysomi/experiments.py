@@ -314,8 +314,6 @@ def run_experiment(
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    import matplotlib.pyplot as plt
-
     recipe = EXPERIMENTS[name](QUICK if quick else FULL)
     out = Path(out)
     datasets = {
@@ -347,5 +345,4 @@ def run_experiment(
     for key, draw in recipe.figures.items():
         fig = draw(records)
         fig.savefig(out / f"{name}_{key}.png", dpi=110)
-        plt.close(fig)
     return table, records

@@ -318,15 +318,11 @@ class SOCFitResult:
 
 
 def write_report(path: Path, metrics: dict, figures: dict) -> Path:
-    """Write ``metrics.json``, ``metrics.md`` and one PNG per named figure to ``path``; the
-    figures are closed once written (long grid runs would otherwise keep every one open)."""
-    import matplotlib.pyplot as plt
-
+    """Write ``metrics.json``, ``metrics.md`` and one PNG per named figure to ``path``."""
     (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (path / "metrics.md").write_text(metrics_markdown(metrics))
     for name, fig in figures.items():
         fig.savefig(path / f"{name}.png", dpi=120)
-        plt.close(fig)
     return path
 
 
