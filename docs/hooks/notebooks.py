@@ -34,7 +34,7 @@ def notebook_markdown(path: Path) -> str:
             parts.append(f"```python\n{text}\n```")
         if index == 0:
             parts.append(
-                f"!!! note \"Notebook\"\n    This page is the notebook `examples/{path.name}` "
+                f'!!! note "Notebook"\n    This page is the notebook `examples/{path.name}` '
                 f"([download]({path.name})), stored without outputs and executed in CI on the "
                 f"small settings shown. Run it yourself: see [the notebooks](index.md)."
             )
