@@ -42,7 +42,9 @@ GENERATOR_ACTIVATIONS = ("relu", "tanh")
 
 @dataclass(frozen=True)
 class HySoMiConstraintConfig:
-    """Which HySoMi constraint set applies and how it is thresholded (spec section 3).
+    """Which HySoMi constraint set applies and how it is thresholded.
+
+    See [HySoMi science: constraints][hysomi-constraints].
 
     Parameters
     ----------
@@ -84,7 +86,7 @@ class HySoMiConstraintConfig:
 
 @dataclass(frozen=True)
 class HySoMiGeneratorConfig:
-    """The synthetic HySoMi trait dataset (spec section 5).
+    """The synthetic HySoMi trait dataset ([HySoMi science: dataset][hysomi-dataset]).
 
     Parameters
     ----------
@@ -200,7 +202,9 @@ def _initial_pools() -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class HySoMiCalibrationConfig:
-    """Calibration of the HySoMi PBM parameters to incubation series (spec section 7).
+    """Calibration of the HySoMi PBM parameters to incubation series.
+
+    See [HySoMi science: real data][hysomi-real-data].
 
     Parameters
     ----------
@@ -271,7 +275,9 @@ LOSS_WEIGHTINGS = ("adaptive", "balanced", "normalised")
 
 @dataclass(frozen=True)
 class HySoMiTrainConfig:
-    """Training of one compared HySoMi model on a trait dataset (spec sections 4 and 6).
+    """Training of one compared HySoMi model on a trait dataset.
+
+    See [HySoMi science: loss][hysomi-loss] and [models][hysomi-models].
 
     Parameters
     ----------

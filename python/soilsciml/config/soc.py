@@ -226,7 +226,7 @@ class SOCNetworkConfig:
 
 @dataclass(frozen=True)
 class SOCLossConfig:
-    """Training loss of the SOC UDE (spec section 5).
+    """Training loss of the SOC UDE ([SOC science: losses][soc-losses]).
 
     Parameters
     ----------

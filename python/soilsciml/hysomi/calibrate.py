@@ -1,4 +1,4 @@
-"""Calibrate the HySoMi PBM to incubation series (spec section 7).
+"""Calibrate the HySoMi PBM to incubation series ([HySoMi science: real data][hysomi-real-data]).
 
 Without traits, the 13 parameters of each series are free variables inside the box, fitted to
 its cumulative CO2 (and biomass, where observed) under a constraint set (the real-data set by

@@ -373,7 +373,7 @@ def fit_soc(
         depth), or on (site, time, depth) for many sites fitted together in one batched solve
         (JAX engine); optional ``soc_clean`` for metrics against the clean truth.
     config : SOCFitConfig, optional
-        Networks, loss, optimiser, solver and transport (defaults: the spec's Case 4 setting).
+        Networks, loss, optimiser, solver and transport (defaults: the paper's Case 4 setting).
     engine : str
         ``jax`` (default) or ``julia``.
     progress : bool
