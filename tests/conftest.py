@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import settings
@@ -33,3 +34,33 @@ def hysomi_quick_dataset():
 
     config = HySoMiGeneratorConfig(n_samples=QUICK.n_samples, chunk_size=1024)
     return generate_hysomi(config, progress=False)
+
+
+@pytest.fixture
+def fake_julia(monkeypatch):
+    """Replace the Julia call by a recorder that checks every argument is plain data.
+
+    ``replies[entry_point]`` computes the stand-in result from the arguments; ``calls``
+    records ``(entry_point, args)``.
+    """
+    import numpy as np
+
+    from soilsciml.engines import julia_runtime
+
+    calls = []
+
+    def plain(value):
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, np.ndarray | float | int | str | bool)
+
+    def call(entry_point, *args):
+        assert all(plain(a) for a in args), f"non-plain argument to {entry_point}"
+        calls.append((entry_point, args))
+        return replies[entry_point](*args)
+
+    replies = {}
+    monkeypatch.setattr(julia_runtime, "call", call)
+    return SimpleNamespace(calls=calls, replies=replies)

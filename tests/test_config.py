@@ -32,7 +32,7 @@ def test_unknown_key_is_named_with_its_path():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"rtol": -1e-5}, "rtol must be positive"),
+        ({"rtol": -1e-5}, "rtol must be a positive number"),
         ({"solver": "euler"}, "solver.solver must be one of"),
         ({"max_steps": 0}, "max_steps must be a positive integer"),
         ({"dtype": "float16"}, "dtype must be one of"),
@@ -45,9 +45,9 @@ def test_impossible_solver_values(data, message):
 
 
 def test_impossible_grid_and_noise():
-    with pytest.raises(ConfigError, match="grid.nz must be >= 3"):
+    with pytest.raises(ConfigError, match="grid.nz must be an integer >= 3"):
         from_dict(SOCSimulationConfig, {"grid": {"nz": 2}})
-    with pytest.raises(ConfigError, match=r"rho must lie in \(-1, 1\)"):
+    with pytest.raises(ConfigError, match=r"noise.rho must be a finite number > -1 and < 1"):
         NoiseConfig(rho=1.0)
 
 

@@ -36,7 +36,8 @@ def test_registry_reports_julia_unavailable_and_how_to_enable():
 
 def test_engine_modules_import_neither_juliacall_nor_jax():
     code = (
-        "import sys; import soilsciml.engines.julia_engine, soilsciml.engines.isolated; "
+        "import sys; import soilsciml.engines.julia_engine, soilsciml.engines.isolated, "
+        "soilsciml.hysomi.fit; "
         "print(sorted(m for m in ('juliacall', 'juliapkg', 'jax') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -162,28 +163,6 @@ def test_bad_weights_and_pbm_inputs_fail_before_julia():
         je.pbm_arguments(np.ones((2, 13)), np.ones(6), np.array([0.0]), SolverConfig())
     with pytest.raises(ValueError, match="unknown sensealg"):
         je.JuliaEngine(sensealg="adjoint")
-
-
-@pytest.fixture
-def fake_julia(monkeypatch):
-    """Replace the Julia call by a recorder that checks every argument is plain data."""
-    calls = []
-
-    def plain(value):
-        if isinstance(value, dict):
-            return all(isinstance(k, str) and plain(v) for k, v in value.items())
-        if isinstance(value, list):
-            return all(plain(v) for v in value)
-        return value is None or isinstance(value, np.ndarray | float | int | str | bool)
-
-    def call(entry_point, *args):
-        assert all(plain(a) for a in args), f"non-plain argument to {entry_point}"
-        calls.append((entry_point, args))
-        return replies[entry_point](*args)
-
-    replies = {}
-    monkeypatch.setattr(julia_runtime, "call", call)
-    return SimpleNamespace(calls=calls, replies=replies)
 
 
 def test_engine_converts_julia_results(fake_julia):

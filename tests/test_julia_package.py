@@ -1,7 +1,8 @@
 """SoilSciML.jl against its Python side, read as text (no Julia needed).
 
 The package manifest and juliapkg.json agree, every dependency has a compat bound, the entry
-points Python calls exist in Julia, and the settings keys Julia reads exist in the configs.
+points Python calls exist in Julia, the settings keys Julia reads exist in the configs, and
+the constants and functional names the HySoMi training mirrors match the Python side.
 """
 
 import dataclasses
@@ -11,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from soilsciml import config as cfg
@@ -21,12 +23,29 @@ ROOT = Path(__file__).resolve().parents[1]
 JULIA = ROOT / "julia"
 PROJECT = tomllib.loads((JULIA / "Project.toml").read_text())
 JULIAPKG = json.loads((ROOT / "python" / "soilsciml" / "juliapkg.json").read_text())
-SOURCES = "\n".join(p.read_text() for p in sorted((JULIA / "src").glob("*.jl")))
-STDLIBS = {"LinearAlgebra", "Random", "Statistics", "Test"}
+SOURCE_FILES = sorted((JULIA / "src").glob("*.jl"))
+SOURCES = "\n".join(p.read_text() for p in SOURCE_FILES)
+STDLIBS = {"LinearAlgebra", "Random", "Statistics", "TOML", "Test"}
 
 
-def _setting_keys():
-    return set(re.findall(r'setting\(settings, "([^"]+)"', SOURCES))
+def _setting_keys(prefix: str = ""):
+    """Settings keys read by the Julia files whose names start with ``prefix``."""
+    files = [p.read_text() for p in SOURCE_FILES if p.name.startswith(prefix)]
+    return set(re.findall(r'setting\(settings, "([^"]+)"', "\n".join(files)))
+
+
+def _present(data: dict, key: str) -> bool:
+    node = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _exported() -> set[str]:
+    block = re.search(r"^export ((?:[^\n]*,\s*\n)*[^\n]*)$", SOURCES, re.MULTILINE).group(1)
+    return {name.strip() for name in block.split(",") if name.strip()}
 
 
 def test_juliapkg_develops_this_package():
@@ -43,6 +62,7 @@ def test_juliapkg_dependencies_match_the_project():
             continue
         assert declared[name] == spec["uuid"], name
         assert PROJECT["compat"][name] == spec["version"], name
+    assert set(JULIAPKG["packages"]) - {"SoilSciML"} == set(PROJECT["deps"]) - STDLIBS
     assert JULIAPKG["julia"] == PROJECT["compat"]["julia"]
 
 
@@ -56,9 +76,16 @@ def test_every_dependency_has_a_compat_bound():
 def test_entry_points_called_from_python_exist_in_julia():
     engine = Path(julia_engine.__file__).read_text()
     called = set(re.findall(r'julia_runtime\.call\(\s*"(\w+)"', engine))
-    export_line = re.search(r"^export (.+)$", SOURCES, re.MULTILINE).group(1)
-    exported = {name.strip() for name in export_line.split(",")}
-    assert called == {"simulate_soc_truth", "predict_soc", "soc_loss", "fit_soc", "simulate_pbm"}
+    exported = _exported()
+    assert called == {
+        "simulate_soc_truth",
+        "predict_soc",
+        "soc_loss",
+        "fit_soc",
+        "simulate_pbm",
+        "fit_hysomi",
+        "predict_hysomi",
+    }
     assert called <= exported
     for name in called:
         assert re.search(rf"^function {name}\(", SOURCES, re.MULTILINE), name
@@ -85,15 +112,44 @@ def test_fit_keys_exist_in_the_soc_fit_config():
     if fit_config is None:
         pytest.skip("SOCFitConfig is not in this tree")
     data = cfg.to_dict(fit_config())
-
-    def present(key):
-        node = data
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return False
-            node = node[part]
-        return True
-
     engine_only = {"sensealg", "diffusion", "advection", "boundary", "truth"}
-    missing = sorted(k for k in _setting_keys() - engine_only if not present(k))
+    read = _setting_keys("soc_") | _setting_keys("settings")
+    missing = sorted(k for k in read - engine_only if not _present(data, k))
     assert missing == [], f"SoilSciML.jl reads keys that SOCFitConfig lacks: {missing}"
+
+
+def test_hysomi_keys_exist_in_the_hysomi_train_config():
+    data = cfg.to_dict(cfg.HySoMiTrainConfig())
+    read = _setting_keys("hysomi_") | _setting_keys("settings")
+    missing = sorted(k for k in read - {"sensealg"} if not _present(data, k))
+    assert missing == [], f"SoilSciML.jl reads keys that HySoMiTrainConfig lacks: {missing}"
+    settings = julia_engine.hysomi_model_arguments(
+        np.arange(3.0), cfg.HySoMiTrainConfig(), "forwarddiff"
+    )[1]
+    assert all(_present(settings, k) for k in read)
+
+
+def _julia_constant(name: str) -> float:
+    return float(re.search(rf"^const {name} = (\S+)$", SOURCES, re.MULTILINE).group(1))
+
+
+def test_hysomi_constants_match_the_jax_engine():
+    from soilsciml.engines.jax import hysomi_loss, hysomi_net
+
+    for module, name in [
+        (hysomi_net, "NORM_MOMENTUM"),
+        (hysomi_net, "NORM_EPS"),
+        (hysomi_loss, "RUNNING_DECAY"),
+        (hysomi_loss, "MAGNITUDE_FLOOR"),
+    ]:
+        assert _julia_constant(name) == getattr(module, name), name
+
+
+def test_julia_knows_every_constraint_functional():
+    from soilsciml.models.constraints import FUNCTIONALS
+
+    block = re.search(r"^const FUNCTIONALS = Dict.*?^\)$", SOURCES, re.MULTILINE | re.DOTALL)
+    names = set(re.findall(r'^\s+"(\w+)" =>', block.group(0), re.MULTILINE))
+    splat = re.search(r"for name in \(([^)]*)\)", block.group(0)).group(1)
+    names |= {n.strip().lstrip(":") for n in splat.split(",")}
+    assert names == set(FUNCTIONALS)

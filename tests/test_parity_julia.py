@@ -1,8 +1,10 @@
-"""Parity of the JAX and Julia engines: same forward solutions and losses for the same weights.
+"""Parity of the JAX and Julia engines: same forward solutions and losses for the same weights,
+and HySoMi training that reaches the same outcomes on the same data.
 
 Runs where the Julia engine is available and is skipped, with the reason, everywhere else. Each
 engine runs in its own process (``call_in_subprocess``): Julia and JAX never share one.
-Weights are drawn here in Python and passed to both engines, so both start identical.
+SOC weights are drawn here in Python and passed to both engines, so both start identical; the
+HySoMi networks are initialised by each engine from its own random numbers.
 """
 
 import numpy as np
@@ -114,3 +116,56 @@ def test_pbm_batches_agree():
     ok = (np.asarray(jax.codes) == 0) & (np.asarray(julia.codes) == 0)
     assert ok.sum() >= 4
     np.testing.assert_allclose(julia.states[ok], jax.states[ok], rtol=1e-6, atol=1e-9)
+
+
+def _hysomi_data(ds):
+    from soilsciml.hysomi.fit import split_arrays
+
+    traits, states, _ = split_arrays(ds, "train")
+    traits_val, states_val, _ = split_arrays(ds, "validation")
+    traits_test, states_test, params_test = split_arrays(ds, "test")
+    data = base.HySoMiTrainingData(
+        traits, states, traits_val, states_val, traits_test, ds["time"].values
+    )
+    return data, states_test, params_test
+
+
+def _constraint_sum(fit, times, config):
+    from soilsciml.models import constraints as cons
+
+    ok = np.asarray(fit.codes) == 0
+    table = cons.constraint_set(config.constraints.setting, config.constraints.factors())
+    soft = cons.soft_losses(
+        table, fit.states[ok], times, fit.params[ok], config.constraints.temperature
+    )
+    return float(soft.mean(0).sum())
+
+
+def test_hysomi_training_agrees(hysomi_quick_dataset):
+    """Both engines train the quick experiment's model on the same data: the loss falls on
+    each, and Julia reaches what JAX reaches (their initial weights and batch orders differ,
+    so the comparison is of outcomes, with the spread between seeds as the tolerance)."""
+    from soilsciml.hysomi.experiments import QUICK
+
+    config = QUICK.train
+    data, states_test, _ = _hysomi_data(hysomi_quick_dataset)
+    jax, julia = _both("fit_hysomi", data, config)
+    for fit in (jax, julia):
+        loss = np.asarray(fit.history["train_loss"])
+        assert loss[-1] < loss[0]
+        assert np.all(np.asarray(fit.codes) == 0)
+        assert np.asarray(fit.history["validation_terms"]).shape == (loss.size, 15)
+    assert julia.history["train_loss"][0] == pytest.approx(jax.history["train_loss"][0], rel=0.3)
+    assert julia.history["train_loss"][-1] < 1.2 * jax.history["train_loss"][-1]
+    times = data.times
+    assert _constraint_sum(julia, times, config) < 1.5 * _constraint_sum(jax, times, config)
+    mse = {
+        name: float(np.mean((fit.states[..., 5] - states_test[..., 5]) ** 2))
+        for name, fit in (("jax", jax), ("julia", julia))
+    }
+    assert mse["julia"] < 2.0 * mse["jax"]
+    again = call_in_subprocess(
+        "julia", "predict_hysomi", julia.trained, data.traits_test, times, config, timeout=TIMEOUT
+    ).value
+    np.testing.assert_allclose(again[0], julia.params, rtol=1e-12)
+    np.testing.assert_allclose(again[1], julia.states, rtol=1e-8)

@@ -133,7 +133,7 @@ def test_save_load_predict_round_trip(small_dataset, tmp_path):
     ("data", "message"),
     [
         ({"network": {"width": 3}}, r"unknown config key network\.width"),
-        ({"solver": {"rtol": -1e-5}}, "solver.rtol must be positive"),
+        ({"solver": {"rtol": -1e-5}}, "solver.rtol must be a positive number"),
         ({"network": {"h1": 0}}, "network.h1 must be a positive integer"),
         ({"network": {"activation": "relu"}}, "network.activation must be one of"),
         ({"train": {"second_stage": "newton"}}, "train.second_stage must be one of"),

@@ -8,7 +8,7 @@ Results go back as NamedTuples of Julia arrays, which juliacall exposes to numpy
 """
 module SoilSciMLPythonCallExt
 
-using PythonCall: Py, PyArray, PyDict, PyList, pyconvert
+using PythonCall: Py, PyArray, PyDict, PyList, pyconvert, pyrepr
 using SoilSciML: SoilSciML
 
 """
@@ -16,10 +16,16 @@ using SoilSciML: SoilSciML
 
 `x` with every PythonCall wrapper replaced by a plain Julia value: arrays are copied into
 `Array`s with the same logical indices as in numpy, dicts become `Dict{String,Any}` and lists
-`Vector{Any}`, recursively.
+`Vector{Any}`, recursively. A Python object that PythonCall has no rule for is an
+`ArgumentError` (Python's `ValueError`), not a `Py` handed on.
 """
 plain(x) = x
-plain(x::Py) = plain(pyconvert(Any, x))
+function plain(x::Py)
+    value = pyconvert(Any, x)
+    value isa Py &&
+        throw(ArgumentError("cannot pass the Python object $(pyrepr(String, x)) to SoilSciML"))
+    return plain(value)
+end
 plain(x::PyArray) = Array(x)
 plain(x::PyDict) = Dict{String,Any}(pyconvert(String, k) => plain(v) for (k, v) in x)
 plain(x::PyList) = Any[plain(v) for v in x]

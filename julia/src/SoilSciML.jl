@@ -3,8 +3,9 @@
 
 The Julia engine of soilsciml: the SOC depth-profile universal differential equation (method of
 lines, networks NN_P and NN_R, losses, Adam then BFGS training through the solver) and the
-HySoMi six-pool microbial model, in Lux + OrdinaryDiffEq + SciMLSensitivity + Zygote +
-Optimization.
+HySoMi six-pool microbial model (batched simulation, and training of the trait network through
+the differentiable batched solve), in Lux + the OrdinaryDiffEq solver libraries +
+SciMLSensitivity + Zygote + Optimisers / Optimization.
 
 Entry points take plain arrays and `Dict{String,Any}` settings and return `NamedTuple`s of
 arrays, so they can be called from Julia directly or from Python through the PythonCall
@@ -20,20 +21,26 @@ module SoilSciML
 using ChainRulesCore: @ignore_derivatives
 using ComponentArrays: ComponentArray, ComponentVector
 using LinearAlgebra: dot
-using Lux: Lux, Chain, Dense
-using NNlib: gelu, sigmoid, softplus
+using Lux: Lux, AbstractLuxContainerLayer, AbstractLuxLayer, Chain, Dense
+using NNlib: gelu, relu, sigmoid, softplus
+using Optim: BFGS, LBFGS
+using Optimisers: Optimisers, Adam
 using Optimization: Optimization, OptimizationFunction, OptimizationProblem
 using OptimizationOptimJL: OptimizationOptimJL
 using OptimizationOptimisers: OptimizationOptimisers
-using OrdinaryDiffEq: DP5, DP8, ImplicitEuler, Kvaerno5, ODEProblem, Tsit5, solve
-using Random: Xoshiro
-using SciMLBase: ReturnCode, remake, successful_retcode
+using OrdinaryDiffEqHighOrderRK: DP8
+using OrdinaryDiffEqLowOrderRK: DP5
+using OrdinaryDiffEqSDIRK: ImplicitEuler, Kvaerno5
+using OrdinaryDiffEqTsit5: Tsit5
+using Random: AbstractRNG, Xoshiro, randperm
+using SciMLBase: ODEProblem, ReturnCode, solve
 using SciMLSensitivity: BacksolveAdjoint, ForwardDiffSensitivity, InterpolatingAdjoint,
                         QuadratureAdjoint, ReverseDiffAdjoint, ZygoteVJP
 using Statistics: mean, median, std
 using Zygote: Zygote
 
-export simulate_soc_truth, predict_soc, soc_loss, soc_loss_gradient, fit_soc, simulate_pbm
+export simulate_soc_truth, predict_soc, soc_loss, soc_loss_gradient, fit_soc, simulate_pbm,
+       fit_hysomi, predict_hysomi
 
 include("settings.jl")
 include("soc_model.jl")
@@ -42,5 +49,9 @@ include("soc_data.jl")
 include("soc_ude.jl")
 include("soc_training.jl")
 include("pbm.jl")
+include("hysomi_network.jl")
+include("hysomi_constraints.jl")
+include("hysomi_loss.jl")
+include("hysomi_training.jl")
 
 end # module SoilSciML

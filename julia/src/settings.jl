@@ -7,7 +7,9 @@
 #   solver.solver     "tsit5"   tsit5 | dopri5 | dopri8 | kvaerno5 | implicit_euler
 #   solver.rtol       1e-5      relative tolerance
 #   solver.atol       1e-5      absolute tolerance
-#   solver.max_steps  100000    step limit (OrdinaryDiffEq `maxiters`)
+#   solver.max_steps  100000    step limit: OrdinaryDiffEq's `maxiters`, which counts every
+#                                attempted step, accepted or rejected, as diffrax's `max_steps`
+#                                does in the JAX engine
 #   solver.dtype      "float64" only float64 is supported by this engine
 # Top-level key set by the Python engine, not part of the config dataclasses:
 #   sensealg          "interpolating"  a key of `SENSEALGS`
@@ -55,7 +57,10 @@ function choice(registry::AbstractDict, name::AbstractString, key::AbstractStrin
     throw(ArgumentError("setting $key must be one of $valid; got $(repr(name))"))
 end
 
-"""Integrators by the names of `soilsciml.config.SOLVERS`."""
+"""
+Integrators by the names of `soilsciml.config.SOLVERS`, each from the OrdinaryDiffEq solver
+library that defines it (OrdinaryDiffEq 7 re-exports only Tsit5 of these).
+"""
 const ALGORITHMS = Dict{String,Any}(
     "tsit5" => Tsit5,
     "dopri5" => DP5,
@@ -121,7 +126,7 @@ stopped before saving all `nt` output times is a failure even if its return code
 """
 function status_code(sol, nt::Integer)
     finite = all(u -> all(isfinite, u), sol.u)
-    successful_retcode(sol) && finite && length(sol.u) == nt && return 0
+    sol.retcode == ReturnCode.Success && finite && length(sol.u) == nt && return 0
     sol.retcode == ReturnCode.MaxIters && return 1
     (!finite || sol.retcode == ReturnCode.Unstable || sol.retcode == ReturnCode.DtNaN) && return 2
     return 3
@@ -142,12 +147,13 @@ function saved_states(sol, nt::Integer, nstate::Integer)
 end
 
 """
-    accepted_steps(sol) -> (accepted, rejected)
+    step_counts(sol) -> (steps, rejected)
 
-Accepted and rejected step counts of a solve (0 when the solver kept no statistics).
+Attempted steps (accepted and rejected, what `solver.max_steps` bounds; diffrax's `num_steps`
+in the JAX engine) and rejected steps of a solve; 0 when the solver kept no statistics.
 """
-function accepted_steps(sol)
+function step_counts(sol)
     stats = sol.stats
     stats === nothing && return (0, 0)
-    return (Int(stats.naccept), Int(stats.nreject))
+    return (Int(stats.naccept + stats.nreject), Int(stats.nreject))
 end

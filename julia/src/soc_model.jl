@@ -228,8 +228,8 @@ function simulate_soc_truth(depth::AbstractVector, times::AbstractVector, initia
     problem = ODEProblem{false}(rhs, initial, (times[1], times[end]))
     sol = solve(problem, solver.algorithm; saveat = times, reltol = solver.rtol,
                 abstol = solver.atol, maxiters = solver.maxiters)
-    accepted, rejected = accepted_steps(sol)
+    steps, rejected = step_counts(sol)
     return (times = times, soc = saved_states(sol, length(times), length(initial)),
-            code = status_code(sol, length(times)), num_steps = accepted,
+            code = status_code(sol, length(times)), num_steps = steps,
             num_rejected_steps = rejected)
 end

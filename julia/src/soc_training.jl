@@ -11,11 +11,8 @@
 #   train.seed          0       network initialisation when no weights are given
 # plus the keys of soc_ude.jl, soc_network.jl and settings.jl.
 
-"""Second-stage optimisers by `train.second_stage`."""
-const SECOND_STAGES = Dict{String,Any}(
-    "bfgs" => () -> OptimizationOptimJL.BFGS(),
-    "lbfgs" => () -> OptimizationOptimJL.LBFGS(),
-)
+"""Second-stage optimisers (Optim.jl's, solved through OptimizationOptimJL) by `train.second_stage`."""
+const SECOND_STAGES = Dict{String,Any}("bfgs" => BFGS, "lbfgs" => LBFGS)
 
 """
     EarlyStopping(patience, min_delta, θ, start)
@@ -61,17 +58,18 @@ function (s::EarlyStopping)(state, loss)
 end
 
 """
-    run_stage(optf, θ, optimiser, iterations, settings, start) -> (stopper, stop_reason)
+    run_stage(optf, θ, optimiser, iterations, settings, start; options...) -> (stopper, stop_reason)
 
-Run one optimisation stage from `θ` for at most `iterations` iterations. The stop reason is
-`early_stopping`, `budget` (all iterations used) or `converged` (the optimiser ended sooner).
+Run one optimisation stage from `θ` for at most `iterations` iterations, passing `options` on
+to the optimiser. The stop reason is `early_stopping`, `budget` (all iterations used) or
+`converged` (the optimiser ended sooner).
 """
 function run_stage(optf, θ, optimiser, iterations::Integer, settings::AbstractDict,
-                   start::UInt64)
+                   start::UInt64; options...)
     stopper = EarlyStopping(setting(settings, "train.patience", 50),
                             setting(settings, "train.min_delta", 0.0), θ, start)
     Optimization.solve(OptimizationProblem(optf, θ), optimiser; maxiters = iterations,
-                       callback = stopper)
+                       callback = stopper, options...)
     reason = stopper.stopped ? "early_stopping" :
              length(stopper.history) >= iterations ? "budget" : "converged"
     return stopper, reason
@@ -101,19 +99,23 @@ function fit_soc(problem::AbstractDict, settings::AbstractDict, weights = nothin
                        initial_weights(chain, setting(settings, "train.seed", 0)) : weights,
                        chain)
     optf = OptimizationFunction((θ, _) -> obj(θ), Optimization.AutoZygote())
-    stages = Tuple{String,Int,Any}[("adam", setting(settings, "train.adam_iters", 200),
-                                    OptimizationOptimisers.Adam(setting(settings, "train.lr", 3e-3)))]
+    # OptimizationOptimisers calls the callback once more on its last iteration when
+    # `save_best = true` (its default), which would record that iteration twice; the best
+    # parameters are kept by `EarlyStopping` instead.
+    stages = Tuple{String,Int,Any,NamedTuple}[("adam", setting(settings, "train.adam_iters", 200),
+                                               Adam(setting(settings, "train.lr", 3e-3)),
+                                               (save_best = false,))]
     second = setting(settings, "train.second_stage", "bfgs")
     if second != "none"
         optimiser = choice(SECOND_STAGES, second, "train.second_stage")()
-        push!(stages, (second, setting(settings, "train.second_iters", 400), optimiser))
+        push!(stages, (second, setting(settings, "train.second_iters", 400), optimiser, (;)))
     end
     history = Dict{String,Vector{Float64}}()
     stop_reasons = Dict{String,String}()
     step_seconds = Float64[]
-    for (name, iterations, optimiser) in stages
+    for (name, iterations, optimiser, options) in stages
         iterations > 0 || continue
-        stopper, reason = run_stage(optf, θ, optimiser, iterations, settings, start)
+        stopper, reason = run_stage(optf, θ, optimiser, iterations, settings, start; options...)
         append!(step_seconds, stopper.seconds)
         θ = copy(stopper.best)
         history[name] = stopper.history

@@ -85,7 +85,7 @@ end
 """
     SolveRecord()
 
-Loss evaluations of one objective: count, failed solves, summed accepted and rejected steps,
+Loss evaluations of one objective: count, failed solves, summed attempted and rejected steps,
 and the status code of the last evaluation.
 """
 mutable struct SolveRecord
@@ -103,10 +103,10 @@ SolveRecord() = SolveRecord(0, 0, 0, 0, 0)
 Count one loss evaluation with status `code`.
 """
 function record!(r::SolveRecord, code::Integer, sol)
-    accepted, rejected = accepted_steps(sol)
+    steps, rejected = step_counts(sol)
     r.evaluations += 1
     r.failed += code != 0
-    r.num_steps += accepted
+    r.num_steps += steps
     r.num_rejected_steps += rejected
     r.last_code = code
     return nothing
@@ -217,11 +217,11 @@ function predict_soc(problem::AbstractDict, weights::AbstractDict, settings::Abs
     θ = soc_parameters(weights, ude.chain)
     nt, nz = length(data.times), length(data.depth)
     if nt == 1
-        soc, code, accepted, rejected = reshape(data.initial, 1, :), 0, 0, 0
+        soc, code, steps, rejected = reshape(data.initial, 1, :), 0, 0, 0
     else
         sol = solve_ude(ude, θ, data.initial, data.times, solver_settings(settings))
         soc, code = saved_states(sol, nt, nz), status_code(sol, nt)
-        accepted, rejected = accepted_steps(sol)
+        steps, rejected = step_counts(sol)
     end
     production, respiration = fill(NaN, nt, nz), fill(NaN, nt, nz)
     for i in 1:nt
@@ -230,7 +230,7 @@ function predict_soc(problem::AbstractDict, weights::AbstractDict, settings::Abs
         production[i, :] .= p
         respiration[i, :] .= r
     end
-    return (times = data.times, soc = soc, code = code, num_steps = accepted,
+    return (times = data.times, soc = soc, code = code, num_steps = steps,
             num_rejected_steps = rejected, production = production, respiration = respiration)
 end
 

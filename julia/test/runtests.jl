@@ -1,6 +1,7 @@
 # The mathematical checks of the Python test suite, run on the Julia engine:
 # documented reference numbers, exact cosine-mode decay, mass conservation, gradients against finite
-# differences, the failure penalty and a short training run reaching a loss threshold.
+# differences, the failure penalty and a short training run reaching a loss threshold; the
+# HySoMi training checks are in hysomi_tests.jl.
 
 using Random: Xoshiro
 using SoilSciML
@@ -195,3 +196,5 @@ seeded_weights(settings, seed) = initial_weights(soc_chain(settings), seed)
         @test sum(abs2, prediction.soc[end, :] .- problem["targets"][end, :]) / 10 ≈ fit.final_loss rtol = 1e-3
     end
 end
+
+include("hysomi_tests.jl")

@@ -2,6 +2,8 @@
 
 Expected failures (bad files, invalid datasets or configs) end with a one-line message on
 stderr and exit code 2, never a traceback; set ``SOILSCIML_DEBUG=1`` to see the traceback.
+Every command's ``--out`` is checked for writability before any compute (a command writing
+one file sets ``out_kind="file"``; the others write a folder).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 
 from soilsciml import __version__
 from soilsciml.cli import common, grid, hysomi, soc
+from soilsciml.cli.paths import check_output
 
 __all__ = ["build_parser", "main"]
 
@@ -35,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "out", None) is not None:
+            check_output(args.out, getattr(args, "out_kind", "folder"))
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("soilsciml: interrupted", file=sys.stderr)

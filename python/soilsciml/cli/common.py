@@ -9,10 +9,13 @@ __all__ = ["register"]
 
 
 def _engines(args: argparse.Namespace) -> int:
-    from soilsciml.engines import available_engines
+    from soilsciml.engines import ENGINES, available_engines
 
     for name, reason in available_engines().items():
-        print(f"{name:6s} {'ready' if reason is None else 'unavailable: ' + reason}")
+        if reason is None:
+            print(f"{name:6s} ready")
+        else:
+            print(f"{name:6s} unavailable: {reason}\n{'':6s} to enable: {ENGINES[name].enable}")
     return 0
 
 

@@ -45,6 +45,8 @@ def _simulate(args: argparse.Namespace) -> int:
         records = json.loads(args.params.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{args.params} is not valid JSON: {err}") from err
+    except RecursionError:
+        raise ValueError(f"{args.params} nests objects or lists too deeply") from None
     params = params_from_records(records)
     solver = dataclasses.replace(SIMULATION_SOLVER, solver=args.solver)
     ds = simulate_hysomi(params, solver=solver, horizon=args.hours)
@@ -175,7 +177,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     ds = load_dataset(args.input)
-    result = fit_hysomi(ds, config, progress=not args.quiet)
+    result = fit_hysomi(ds, config, engine=args.engine, progress=not args.quiet)
     write_run(result, args.out)
     metrics = result.metrics()
     shown = ", ".join(
@@ -271,7 +273,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--solver", choices=SOLVERS, default="tsit5", help="kvaerno5 for an implicit solve"
     )
     sim.add_argument("--out", type=Path, required=True, help="output NetCDF file")
-    sim.set_defaults(handler=_simulate)
+    sim.set_defaults(handler=_simulate, out_kind="file")
 
     gen = sub.add_parser(
         "generate",
@@ -298,7 +300,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--chunk-size", type=int, default=2048, help="draws per compiled batch")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.add_argument("--out", type=Path, required=True, help="output NetCDF file")
-    gen.set_defaults(handler=_generate)
+    gen.set_defaults(handler=_generate, out_kind="file")
 
     check = sub.add_parser("check", help="per-constraint pass rate of a HySoMi dataset")
     check.add_argument("input", type=Path, help="HySoMi dataset (NetCDF)")
@@ -377,6 +379,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train a compared model on a trait dataset")
     _add_train_options(train)
+    train.add_argument(
+        "--engine", default="jax", help="compute engine: jax (default) or julia (soilsciml engines)"
+    )
     train.set_defaults(handler=_train)
 
     ens = sub.add_parser(

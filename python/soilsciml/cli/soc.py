@@ -68,7 +68,6 @@ def _noise(args: argparse.Namespace) -> int:
     from soilsciml.data.schema import validate_soc_dataset
     from soilsciml.noise import add_noise
 
-    ds = validate_soc_dataset(load_dataset(args.input))
     config = NoiseConfig(
         level=args.level,
         kind=args.kind,
@@ -76,6 +75,7 @@ def _noise(args: argparse.Namespace) -> int:
         seed=args.seed,
         variables=tuple(args.variables.split(",")),
     )
+    ds = validate_soc_dataset(load_dataset(args.input))
     noisy = add_noise(ds, config)
     save_dataset(noisy, args.out)
     print(
@@ -252,7 +252,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sim.add_argument("--seed", type=int, default=0, help="seed of the per-site draws")
     sim.add_argument("--out", type=Path, required=True, help="output NetCDF file")
-    sim.set_defaults(handler=_simulate)
+    sim.set_defaults(handler=_simulate, out_kind="file")
 
     noise = sub.add_parser("noise", help="add multiplicative noise, keeping the clean fields")
     noise.add_argument("input", type=Path, help="SOC dataset (NetCDF)")
@@ -269,7 +269,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--variables", default="soc,ph,cec,clay", help="comma-separated variables to perturb"
     )
     noise.add_argument("--out", type=Path, required=True, help="output NetCDF file")
-    noise.set_defaults(handler=_noise)
+    noise.set_defaults(handler=_noise, out_kind="file")
 
     fit = sub.add_parser(
         "fit",

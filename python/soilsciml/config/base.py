@@ -1,7 +1,9 @@
-"""Config machinery: errors, validation helpers, the shared solver settings, TOML I/O.
+"""Config machinery: the shared solver settings, TOML I/O with type coercion.
 
-Loading rejects unknown keys with the key's full dotted name, and each class validates its
-values in ``__post_init__`` so that an impossible setting fails before any compute.
+Every setting declares its domain next to its definition (:mod:`soilsciml.config.domain`);
+each class checks them when it is built, so loading (which also rejects unknown keys with
+the key's full dotted name) fails on an impossible setting before any compute. TOML files
+larger than :data:`MAX_TOML_BYTES` or nested deeper than :data:`MAX_TOML_DEPTH` are refused.
 """
 
 from __future__ import annotations
@@ -10,20 +12,25 @@ import dataclasses
 import tomllib
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import tomli_w
 
+from soilsciml.config.domain import MAX_SEED, ConfigError, setting, settings
+
 __all__ = [
     "ADJOINTS",
     "DTYPES",
+    "MAX_SEED",
+    "MAX_TOML_BYTES",
+    "MAX_TOML_DEPTH",
     "SOLVERS",
     "ConfigError",
     "SolverConfig",
     "from_dict",
     "load_config",
+    "read_toml",
     "replace_path",
     "save_config",
     "to_dict",
@@ -35,9 +42,10 @@ SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
 ADJOINTS = ("checkpoint", "backsolve", "direct")
 DTYPES = ("float32", "float64")
 
-
-class ConfigError(ValueError):
-    """A setting is unknown or has an impossible value."""
+#: Largest TOML file a loader reads, in bytes.
+MAX_TOML_BYTES = 1_000_000
+#: Deepest nesting of tables and arrays a loaded TOML file may have.
+MAX_TOML_DEPTH = 32
 
 
 def _require(condition: bool, message: str) -> None:
@@ -45,15 +53,7 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _choice(value: str, options: tuple[str, ...], name: str) -> None:
-    _require(value in options, f"{name} must be one of {', '.join(options)}; got {value!r}")
-
-
-def _positive(value: float, name: str) -> None:
-    _require(value > 0, f"{name} must be positive; got {value!r}")
-
-
-@dataclass(frozen=True)
+@settings("solver")
 class SolverConfig:
     """ODE solver settings shared by every model family.
 
@@ -65,7 +65,8 @@ class SolverConfig:
     rtol, atol : float
         Relative and absolute tolerances of the adaptive step-size controller.
     max_steps : int
-        Largest number of accepted steps before a solve is reported as failed.
+        Largest number of steps, accepted and rejected, before a solve is reported as failed
+        (diffrax's ``max_steps``, OrdinaryDiffEq's ``maxiters``: both count every attempt).
     dtype : str
         ``float64`` (default) or ``float32``.
     adjoint : str
@@ -73,23 +74,12 @@ class SolverConfig:
         (optimise-then-discretise) or ``direct``.
     """
 
-    solver: str = "tsit5"
-    rtol: float = 1e-5
-    atol: float = 1e-5
-    max_steps: int = 100_000
-    dtype: str = "float64"
-    adjoint: str = "checkpoint"
-
-    def __post_init__(self) -> None:
-        _choice(self.solver, SOLVERS, "solver.solver")
-        _choice(self.adjoint, ADJOINTS, "solver.adjoint")
-        _choice(self.dtype, DTYPES, "solver.dtype")
-        _positive(self.rtol, "solver.rtol")
-        _positive(self.atol, "solver.atol")
-        _require(
-            isinstance(self.max_steps, int) and self.max_steps >= 1,
-            f"solver.max_steps must be a positive integer; got {self.max_steps!r}",
-        )
+    solver: str = setting("tsit5", choices=SOLVERS)
+    rtol: float = setting(1e-5, gt=0, le=1)
+    atol: float = setting(1e-5, gt=0, le=1000)
+    max_steps: int = setting(100_000, ge=1, le=10_000_000)
+    dtype: str = setting("float64", choices=DTYPES)
+    adjoint: str = setting("checkpoint", choices=ADJOINTS)
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -186,16 +176,56 @@ def replace_path(config: T, dotted: str, value: Any) -> T:
     return dataclasses.replace(config, **{head: new})
 
 
-def load_config(path: str | Path, cls: type[T]) -> T:
-    """Read a TOML file into the config class ``cls``."""
+def _depth(data: Any) -> int:
+    """Nesting depth of parsed TOML data (tables and arrays), without recursion."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, level + 1)
+            if level + 1 > MAX_TOML_DEPTH:
+                break
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, level + 1) for v in items)
+    return deepest
+
+
+def read_toml(path: str | Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """Parse a TOML file, refusing a file too large, too deeply nested or not TOML.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ConfigError
+        (or ``error``) for a file over :data:`MAX_TOML_BYTES`, nested deeper than
+        :data:`MAX_TOML_DEPTH`, not UTF-8 or not valid TOML.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_TOML_BYTES:
+        raise error(f"{path} is {size} bytes; a settings file may hold at most {MAX_TOML_BYTES}")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise error(f"{path} is not UTF-8 text: {err}") from err
+    except RecursionError:
+        data = None
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from err
-    return from_dict(cls, data)
+        raise error(f"{path} is not valid TOML: {err}") from err
+    if data is None or _depth(data) > MAX_TOML_DEPTH:
+        raise error(
+            f"{path} nests tables or arrays more than {MAX_TOML_DEPTH} levels deep; settings "
+            "files are a few levels deep"
+        )
+    return data
+
+
+def load_config(path: str | Path, cls: type[T]) -> T:
+    """Read a TOML file (see :func:`read_toml`) into the config class ``cls``."""
+    return from_dict(cls, read_toml(path))
 
 
 def save_config(config: Any, path: str | Path) -> Path:

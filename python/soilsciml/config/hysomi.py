@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from soilsciml.config.base import SolverConfig, _choice, _positive, _require
+from soilsciml.config.base import SolverConfig, _require
+from soilsciml.config.domain import MAX_SEED, Domain, setting, settings
+from soilsciml.config.domain import setting as _setting
 
 #: Time unit -> hours per unit.
 TIME_UNITS: dict[str, float] = {"min": 1.0 / 60.0, "h": 1.0, "d": 24.0}
@@ -40,7 +42,7 @@ CONSTRAINT_SETTINGS = ("synthetic", "real")
 GENERATOR_ACTIVATIONS = ("relu", "tanh")
 
 
-@dataclass(frozen=True)
+@settings("constraints")
 class HySoMiConstraintConfig:
     """Which HySoMi constraint set applies and how it is thresholded.
 
@@ -57,15 +59,17 @@ class HySoMiConstraintConfig:
         Softmax/sigmoid temperature of the smooth argmax and durations, relative to max B_A.
     """
 
-    setting: str = "synthetic"
-    factor_labels: tuple[str, ...] = ()
-    factor_values: tuple[float, ...] = ()
-    temperature: float = 0.01
+    # ``_setting`` is ``setting``: the field named ``setting`` shadows it in this class body.
+    setting: str = _setting("synthetic", choices=CONSTRAINT_SETTINGS)
+    factor_labels: tuple[str, ...] = _setting(
+        (), max_items=32, note="labels of constraints in the chosen setting (P1-P12, C1-C3)"
+    )
+    factor_values: tuple[float, ...] = _setting((), max_items=32, items=Domain(gt=0, le=100))
+    temperature: float = _setting(0.01, gt=0, le=10)
 
     def __post_init__(self) -> None:
         from soilsciml.models.constraints import CONSTRAINT_SETS
 
-        _choice(self.setting, CONSTRAINT_SETTINGS, "constraints.setting")
         _require(
             len(self.factor_labels) == len(self.factor_values),
             "constraints.factor_labels and constraints.factor_values must have the same length",
@@ -77,14 +81,13 @@ class HySoMiConstraintConfig:
                 f"constraints.factor_labels: {label!r} is not in the {self.setting!r} setting "
                 f"({', '.join(labels)})",
             )
-        _positive(self.temperature, "constraints.temperature")
 
     def factors(self) -> dict[str, float]:
         """Label -> factor overrides."""
         return dict(zip(self.factor_labels, self.factor_values, strict=True))
 
 
-@dataclass(frozen=True)
+@settings()
 class HySoMiGeneratorConfig:
     """The synthetic HySoMi trait dataset ([HySoMi science: dataset][hysomi-dataset]).
 
@@ -112,45 +115,30 @@ class HySoMiGeneratorConfig:
         Standard deviation of Gaussian noise added to the traits (0 for none).
     """
 
-    n_samples: int = 973
-    seed: int = 0
-    chunk_size: int = 2048
-    max_draws: int = 400_000
-    n_traits: int = 38
-    generator_depth: int = 3
-    generator_width: int = 64
-    generator_activation: str = "relu"
-    trait_min: float = 5.0
-    trait_max: float = 200.0
-    trait_noise: float = 0.0
+    n_samples: int = setting(973, ge=3, le=1_000_000)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
+    chunk_size: int = setting(2048, ge=1, le=65_536)
+    max_draws: int = setting(400_000, ge=1, le=100_000_000)
+    n_traits: int = setting(38, ge=1, le=10_000)
+    generator_depth: int = setting(3, ge=0, le=64)
+    generator_width: int = setting(64, ge=1, le=4096)
+    generator_activation: str = setting("relu", choices=GENERATOR_ACTIVATIONS)
+    trait_min: float = setting(5.0, ge=-1e6, le=1e6)
+    trait_max: float = setting(200.0, ge=-1e6, le=1e6)
+    trait_noise: float = setting(0.0, ge=0, le=1e6)
     constraints: HySoMiConstraintConfig = field(default_factory=HySoMiConstraintConfig)
     solver: SolverConfig = field(
         default_factory=lambda: SolverConfig(rtol=1e-6, atol=1e-9, max_steps=20_000)
     )
 
     def __post_init__(self) -> None:
-        for name in ("n_samples", "chunk_size", "max_draws", "n_traits", "generator_width"):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, int) and value >= 1,
-                f"{name} must be a positive integer; got {value!r}",
-            )
-        _require(
-            isinstance(self.generator_depth, int) and self.generator_depth >= 0,
-            f"generator_depth must be a non-negative integer; got {self.generator_depth!r}",
-        )
-        _require(
-            self.n_samples >= 3, f"n_samples must be >= 3 (three splits); got {self.n_samples}"
-        )
-        _choice(self.generator_activation, GENERATOR_ACTIVATIONS, "generator_activation")
         _require(
             self.trait_min < self.trait_max,
             f"trait_min must be below trait_max; got {self.trait_min}, {self.trait_max}",
         )
-        _require(self.trait_noise >= 0, f"trait_noise must be >= 0; got {self.trait_noise}")
 
 
-@dataclass(frozen=True)
+@settings("data")
 class IncubationFormat:
     """How an incubation file is laid out and which units it uses (``data.incubation``).
 
@@ -171,27 +159,21 @@ class IncubationFormat:
         Column grouping rows into series (absent: one series).
     min_times : int
         Fewest distinct observation times a series needs.
+    max_days : float
+        Longest series accepted, in days from the pulse: calibration solves on an hourly
+        grid, 24 points a day (1000 days: 24,000 points).
     """
 
-    time_column: str = "time"
-    time_unit: str = "h"
-    co2_column: str = "co2"
-    co2_unit: str = "mg/g"
-    co2_kind: str = "cumulative"
-    biomass_column: str | None = None
-    biomass_unit: str = "mg/g"
-    series_column: str = "series"
-    min_times: int = 3
-
-    def __post_init__(self) -> None:
-        _choice(self.time_unit, tuple(TIME_UNITS), "data.time_unit")
-        _choice(self.co2_unit, tuple(CARBON_UNITS), "data.co2_unit")
-        _choice(self.biomass_unit, tuple(CARBON_UNITS), "data.biomass_unit")
-        _choice(self.co2_kind, CO2_KINDS, "data.co2_kind")
-        _require(
-            isinstance(self.min_times, int) and self.min_times >= 2,
-            f"data.min_times must be an integer >= 2; got {self.min_times!r}",
-        )
+    time_column: str = setting("time")
+    time_unit: str = setting("h", choices=tuple(TIME_UNITS))
+    co2_column: str = setting("co2")
+    co2_unit: str = setting("mg/g", choices=tuple(CARBON_UNITS))
+    co2_kind: str = setting("cumulative", choices=CO2_KINDS)
+    biomass_column: str | None = setting(None)
+    biomass_unit: str = setting("mg/g", choices=tuple(CARBON_UNITS))
+    series_column: str = setting("series")
+    min_times: int = setting(3, ge=2, le=100_000)
+    max_days: float = setting(1000.0, gt=0, le=3650)
 
 
 def _initial_pools() -> tuple[float, ...]:
@@ -200,7 +182,7 @@ def _initial_pools() -> tuple[float, ...]:
     return tuple(float(v) for v in INITIAL_STATE)
 
 
-@dataclass(frozen=True)
+@settings()
 class HySoMiCalibrationConfig:
     """Calibration of the HySoMi PBM parameters to incubation series.
 
@@ -231,14 +213,16 @@ class HySoMiCalibrationConfig:
     """
 
     data: IncubationFormat = field(default_factory=IncubationFormat)
-    initial: tuple[float, ...] = field(default_factory=_initial_pools)
-    n_starts: int = 8
-    adam_steps: int = 300
-    polish_steps: int = 200
-    learning_rate: float = 0.05
-    constraint_weight: float = 1.0
-    biomass_weight: float = 1.0
-    seed: int = 0
+    initial: tuple[float, ...] = setting(
+        factory=_initial_pools, length=6, items=Domain(ge=0, le=1000)
+    )
+    n_starts: int = setting(8, ge=1, le=1024)
+    adam_steps: int = setting(300, ge=1, le=1_000_000)
+    polish_steps: int = setting(200, ge=0, le=100_000)
+    learning_rate: float = setting(0.05, gt=0, le=10)
+    constraint_weight: float = setting(1.0, ge=0, le=1e6)
+    biomass_weight: float = setting(1.0, ge=0, le=1e6)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
     constraints: HySoMiConstraintConfig = field(
         default_factory=lambda: HySoMiConstraintConfig(setting="real")
     )
@@ -247,33 +231,15 @@ class HySoMiCalibrationConfig:
     )
 
     def __post_init__(self) -> None:
-        _require(len(self.initial) == 6, f"initial must hold 6 pools; got {len(self.initial)}")
-        _require(
-            all(v >= 0 and v < float("inf") for v in self.initial),
-            f"initial pools must be finite and >= 0; got {self.initial}",
-        )
         _require(self.initial[5] == 0, "initial CO2 must be 0 (series are offset to start at 0)")
         _require(sum(self.initial[:2]) > 0, "initial biomass B_A + B_D must be positive")
-        for name in ("n_starts", "adam_steps"):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, int) and value >= 1,
-                f"{name} must be a positive integer; got {value!r}",
-            )
-        _require(
-            isinstance(self.polish_steps, int) and self.polish_steps >= 0,
-            f"polish_steps must be a non-negative integer; got {self.polish_steps!r}",
-        )
-        _positive(self.learning_rate, "learning_rate")
-        for name in ("constraint_weight", "biomass_weight"):
-            _require(getattr(self, name) >= 0, f"{name} must be >= 0; got {getattr(self, name)}")
 
 
 HYSOMI_MODELS = ("hysomi", "unconstrained", "all_states", "ml")
 LOSS_WEIGHTINGS = ("adaptive", "balanced", "normalised")
 
 
-@dataclass(frozen=True)
+@settings()
 class HySoMiTrainConfig:
     """Training of one compared HySoMi model on a trait dataset.
 
@@ -310,35 +276,19 @@ class HySoMiTrainConfig:
         PBM solver during training and prediction.
     """
 
-    model: str = "hysomi"
-    loss_weighting: str = "adaptive"
-    epochs: int = 300
-    learning_rate: float = 0.005
-    decay_rate: float = 0.9
-    decay_epochs: int = 10
-    batch_size: int = 256
-    patience: int = 30
-    width: int = 64
-    depth: int = 5
-    n_train: int = 0
-    seed: int = 0
+    model: str = setting("hysomi", choices=HYSOMI_MODELS)
+    loss_weighting: str = setting("adaptive", choices=LOSS_WEIGHTINGS)
+    epochs: int = setting(300, ge=1, le=100_000)
+    learning_rate: float = setting(0.005, gt=0, le=10)
+    decay_rate: float = setting(0.9, gt=0, le=1)
+    decay_epochs: int = setting(10, ge=1, le=100_000)
+    batch_size: int = setting(256, ge=1, le=65_536)
+    patience: int = setting(30, ge=1, le=100_000)
+    width: int = setting(64, ge=1, le=4096)
+    depth: int = setting(5, ge=1, le=64)
+    n_train: int = setting(0, ge=0, le=10_000_000)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
     constraints: HySoMiConstraintConfig = field(default_factory=HySoMiConstraintConfig)
     solver: SolverConfig = field(
         default_factory=lambda: SolverConfig(rtol=1e-5, atol=1e-7, max_steps=4096)
     )
-
-    def __post_init__(self) -> None:
-        _choice(self.model, HYSOMI_MODELS, "model")
-        _choice(self.loss_weighting, LOSS_WEIGHTINGS, "loss_weighting")
-        for name in ("epochs", "decay_epochs", "batch_size", "patience", "width", "depth"):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, int) and value >= 1,
-                f"{name} must be a positive integer; got {value!r}",
-            )
-        _require(
-            isinstance(self.n_train, int) and self.n_train >= 0,
-            f"n_train must be a non-negative integer; got {self.n_train!r}",
-        )
-        _positive(self.learning_rate, "learning_rate")
-        _require(0 < self.decay_rate <= 1, f"decay_rate must lie in (0, 1]; got {self.decay_rate}")

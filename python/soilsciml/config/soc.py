@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from soilsciml.config.base import SolverConfig, _choice, _positive, _require
+from soilsciml.config.base import SolverConfig, _require
+from soilsciml.config.domain import MAX_SEED, setting, settings
 
 __all__ = [
     "ACTIVATIONS",
     "BOUNDARIES",
     "HEADS",
     "INPUT_SCALINGS",
+    "MAX_OUTPUT_TIMES",
     "NOISE_KINDS",
     "SECOND_STAGES",
     "SOC_DATA_LOSSES",
@@ -28,12 +30,15 @@ __all__ = [
     "holdout_stride",
 ]
 
+#: Most output times a simulation may write (years / output_step).
+MAX_OUTPUT_TIMES = 100_000
+
 BOUNDARIES = ("mirror", "zero_flux")
 TRUTHS = ("reference", "transport_only")
 NOISE_KINDS = ("iid", "ar1")
 
 
-@dataclass(frozen=True)
+@settings("grid")
 class SOCGridConfig:
     """Depth grid of the method of lines.
 
@@ -45,17 +50,11 @@ class SOCGridConfig:
         Profile depth H in m (positive down).
     """
 
-    nz: int = 30
-    depth: float = 1.0
-
-    def __post_init__(self) -> None:
-        _require(
-            isinstance(self.nz, int) and self.nz >= 3, f"grid.nz must be >= 3; got {self.nz!r}"
-        )
-        _positive(self.depth, "grid.depth")
+    nz: int = setting(30, ge=3, le=2000)
+    depth: float = setting(1.0, gt=0, le=100)
 
 
-@dataclass(frozen=True)
+@settings("transport")
 class SOCTransportConfig:
     """Transport of the advection-diffusion equation.
 
@@ -70,16 +69,12 @@ class SOCTransportConfig:
         flux zero at both ends, conserves mass).
     """
 
-    diffusion: float = 1e-3
-    advection: float = 1e-3
-    boundary: str = "mirror"
-
-    def __post_init__(self) -> None:
-        _require(self.diffusion >= 0, f"transport.diffusion must be >= 0; got {self.diffusion}")
-        _choice(self.boundary, BOUNDARIES, "transport.boundary")
+    diffusion: float = setting(1e-3, ge=0, le=10)
+    advection: float = setting(1e-3, ge=-10, le=10)
+    boundary: str = setting("mirror", choices=BOUNDARIES)
 
 
-@dataclass(frozen=True)
+@settings("initial")
 class SOCInitialConfig:
     """Initial profile C(z, 0) = surface * exp(-decay * depth_scale * z) (paper eq. 8).
 
@@ -93,15 +88,12 @@ class SOCInitialConfig:
         Depth scaling factor L (per m).
     """
 
-    surface: float = 1.2
-    decay: float = 0.02
-    depth_scale: float = 100.0
-
-    def __post_init__(self) -> None:
-        _require(self.surface >= 0, f"initial.surface must be >= 0; got {self.surface}")
+    surface: float = setting(1.2, ge=0, le=100)
+    decay: float = setting(0.02, ge=0, le=1000)
+    depth_scale: float = setting(100.0, gt=0, le=1e6)
 
 
-@dataclass(frozen=True)
+@settings()
 class SOCSimulationConfig:
     """Everything a synthetic SOC simulation needs.
 
@@ -116,21 +108,23 @@ class SOCSimulationConfig:
         Spacing of the output times in years.
     """
 
-    truth: str = "reference"
-    years: float = 50.0
-    output_step: float = 1.0
+    truth: str = setting("reference", choices=TRUTHS)
+    years: float = setting(50.0, gt=0, le=10_000)
+    output_step: float = setting(1.0, gt=0, le=10_000)
     grid: SOCGridConfig = field(default_factory=SOCGridConfig)
     transport: SOCTransportConfig = field(default_factory=SOCTransportConfig)
     initial: SOCInitialConfig = field(default_factory=SOCInitialConfig)
     solver: SolverConfig = field(default_factory=lambda: SolverConfig(rtol=1e-8, atol=1e-10))
 
     def __post_init__(self) -> None:
-        _choice(self.truth, TRUTHS, "truth")
-        _positive(self.years, "years")
-        _positive(self.output_step, "output_step")
+        _require(
+            self.years / self.output_step <= MAX_OUTPUT_TIMES,
+            f"years / output_step must be at most {MAX_OUTPUT_TIMES} output times; got "
+            f"{self.years:g} / {self.output_step:g}",
+        )
 
 
-@dataclass(frozen=True)
+@settings("noise")
 class NoiseConfig:
     """Multiplicative observation noise x~ = x (1 + level * eps) (paper eq. 13).
 
@@ -148,16 +142,11 @@ class NoiseConfig:
         Variables to perturb.
     """
 
-    level: float = 0.07
-    kind: str = "ar1"
-    rho: float = 0.8
-    seed: int = 0
-    variables: tuple[str, ...] = ("soc", "ph", "cec", "clay")
-
-    def __post_init__(self) -> None:
-        _require(self.level >= 0, f"noise.level must be >= 0; got {self.level}")
-        _choice(self.kind, NOISE_KINDS, "noise.kind")
-        _require(-1 < self.rho < 1, f"noise.rho must lie in (-1, 1); got {self.rho}")
+    level: float = setting(0.07, ge=0, le=1, fraction=True)
+    kind: str = setting("ar1", choices=NOISE_KINDS)
+    rho: float = setting(0.8, gt=-1, lt=1)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
+    variables: tuple[str, ...] = setting(("soc", "ph", "cec", "clay"), max_items=64)
 
 
 ACTIVATIONS = ("tanh", "gelu")
@@ -174,14 +163,19 @@ def holdout_stride(holdout: str) -> int:
     if holdout in named:
         return named[holdout]
     _require(
-        isinstance(holdout, str) and holdout.isdigit() and int(holdout) >= 2,
-        f"train.holdout must be 'none', 'every_fourth_depth' or a stride >= 2 as a string; "
+        isinstance(holdout, str)
+        and holdout.isascii()
+        and holdout.isdigit()
+        and len(holdout) <= 6
+        and 2 <= int(holdout) <= 100_000,
+        f"train.holdout must be 'none', 'every_fourth_depth' or a stride from 2 to 100000 as "
+        "a string; "
         f"got {holdout!r}",
     )
     return int(holdout)
 
 
-@dataclass(frozen=True)
+@settings("network")
 class SOCNetworkConfig:
     """The two networks NN_P (production) and NN_R (respiration) of the SOC UDE.
 
@@ -204,27 +198,15 @@ class SOCNetworkConfig:
         deviation of the training drivers and targets).
     """
 
-    h1: int = 32
-    h2: int = 16
-    activation: str = "gelu"
-    head: str = "softplus"
-    head_scale: float = 1.0
-    input_scaling: str = "paper"
-
-    def __post_init__(self) -> None:
-        for name in ("h1", "h2"):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                f"network.{name} must be a positive integer; got {value!r}",
-            )
-        _choice(self.activation, ACTIVATIONS, "network.activation")
-        _choice(self.head, HEADS, "network.head")
-        _positive(self.head_scale, "network.head_scale")
-        _choice(self.input_scaling, INPUT_SCALINGS, "network.input_scaling")
+    h1: int = setting(32, ge=1, le=4096)
+    h2: int = setting(16, ge=1, le=4096)
+    activation: str = setting("gelu", choices=ACTIVATIONS)
+    head: str = setting("softplus", choices=HEADS)
+    head_scale: float = setting(1.0, gt=0, le=1e6)
+    input_scaling: str = setting("paper", choices=INPUT_SCALINGS)
 
 
-@dataclass(frozen=True)
+@settings("loss")
 class SOCLossConfig:
     """Training loss of the SOC UDE ([SOC science: losses][soc-losses]).
 
@@ -268,33 +250,22 @@ class SOCLossConfig:
         Standard deviation floor of ``heteroscedastic`` in % SOC.
     """
 
-    target: str = "terminal"
-    kind: str = "mse"
-    lambda_term: float = 1.0
-    lambda_coll: float = 0.0
-    lambda_wd: float = 0.0
-    epsilon_rollout: float = 1.0
-    collocation_bandwidth: float = 1.0
-    huber_delta: float = 0.05
-    student_dof: float = 4.0
-    learn_dof: bool = False
-    noise_eta: float = 0.0
-    learn_eta: bool = False
-    noise_floor: float = 0.01
-
-    def __post_init__(self) -> None:
-        _choice(self.target, SOC_TARGETS, "loss.target")
-        for name in ("huber_delta", "student_dof", "noise_floor"):
-            _positive(getattr(self, name), f"loss.{name}")
-        _require(self.noise_eta >= 0, f"loss.noise_eta must be >= 0; got {self.noise_eta}")
-        _choice(self.kind, SOC_DATA_LOSSES, "loss.kind")
-        for name in ("lambda_term", "lambda_coll", "lambda_wd"):
-            _require(getattr(self, name) >= 0, f"loss.{name} must be >= 0")
-        _positive(self.epsilon_rollout, "loss.epsilon_rollout")
-        _positive(self.collocation_bandwidth, "loss.collocation_bandwidth")
+    target: str = setting("terminal", choices=SOC_TARGETS)
+    kind: str = setting("mse", choices=SOC_DATA_LOSSES)
+    lambda_term: float = setting(1.0, ge=0, le=1e6)
+    lambda_coll: float = setting(0.0, ge=0, le=1e6)
+    lambda_wd: float = setting(0.0, ge=0, le=1e6)
+    epsilon_rollout: float = setting(1.0, gt=0, le=1000)
+    collocation_bandwidth: float = setting(1.0, gt=0, le=1000)
+    huber_delta: float = setting(0.05, gt=0, le=1000)
+    student_dof: float = setting(4.0, gt=0, le=1e6)
+    learn_dof: bool = setting(False)
+    noise_eta: float = setting(0.0, ge=0, le=1, fraction=True)
+    learn_eta: bool = setting(False)
+    noise_floor: float = setting(0.01, gt=0, le=100)
 
 
-@dataclass(frozen=True)
+@settings("train")
 class SOCTrainConfig:
     """Optimisation of the SOC UDE: Adam, then a quasi-Newton stage, with early stopping.
 
@@ -322,30 +293,22 @@ class SOCTrainConfig:
         stopping and the choice of the best weights instead of the training loss.
     """
 
-    adam_iters: int = 200
-    lr: float = 3e-3
-    second_stage: str = "bfgs"
-    second_iters: int = 400
-    patience: int = 50
-    min_delta: float = 1e-4
-    seed: int = 0
-    holdout: str = "none"
+    adam_iters: int = setting(200, ge=0, le=1_000_000)
+    lr: float = setting(3e-3, gt=0, le=10)
+    second_stage: str = setting("bfgs", choices=SECOND_STAGES)
+    second_iters: int = setting(400, ge=0, le=1_000_000)
+    patience: int = setting(50, ge=1, le=1_000_000)
+    min_delta: float = setting(1e-4, ge=0, le=1)
+    seed: int = setting(0, ge=0, le=MAX_SEED)
+    holdout: str = setting(
+        "none", note="none, every_fourth_depth or a stride K from 2 to 100000 as a string"
+    )
 
     def __post_init__(self) -> None:
         holdout_stride(self.holdout)
-        for name in ("adam_iters", "second_iters"):
-            value = getattr(self, name)
-            _require(isinstance(value, int) and value >= 0, f"train.{name} must be an integer >= 0")
-        _positive(self.lr, "train.lr")
-        _choice(self.second_stage, SECOND_STAGES, "train.second_stage")
-        _require(
-            isinstance(self.patience, int) and self.patience >= 1,
-            f"train.patience must be a positive integer; got {self.patience!r}",
-        )
-        _require(self.min_delta >= 0, f"train.min_delta must be >= 0; got {self.min_delta}")
 
 
-@dataclass(frozen=True)
+@settings()
 class SOCFitConfig:
     """The whole SOC UDE fit: networks, loss, optimisation, solver and transport.
 

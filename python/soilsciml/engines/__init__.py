@@ -53,9 +53,10 @@ ENGINES: dict[str, EngineEntry] = {
         requires=("juliacall",),
         target="soilsciml.engines.julia_engine:JuliaEngine",
         enable=(
-            "pip install -e '.[julia]' from a source checkout, install Julia >= 1.10 (julia on "
-            "PATH or PYTHON_JULIAPKG_EXE set), then run once with SOILSCIML_JULIA_ONLINE=1 so "
-            "that juliapkg installs the Julia packages (nothing is downloaded otherwise)"
+            'pip install -e ".[julia]" from a source checkout (installs juliacall), install Julia '
+            ">= 1.10 (julia on PATH or PYTHON_JULIAPKG_EXE set), then run once with "
+            "SOILSCIML_JULIA_ONLINE=1 so that juliapkg installs the Julia packages (nothing is "
+            "downloaded otherwise)"
         ),
         probe="soilsciml.engines.julia_runtime:probe",
     ),

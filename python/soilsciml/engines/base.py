@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from soilsciml.config import SOCFitConfig, SolverConfig
+from soilsciml.config import HySoMiTrainConfig, SOCFitConfig, SolverConfig
 from soilsciml.models.soc import DriverCoefficients, ReferenceTruth
 
 __all__ = [
     "SOLVE_MESSAGES",
     "AbstractEngine",
+    "HySoMiFitOutput",
+    "HySoMiTrainingData",
     "PBMTrajectory",
     "SOCFitOutput",
     "SOCTrajectory",
@@ -126,7 +129,7 @@ class PBMTrajectory:
     codes : ndarray of int, shape (n,)
         0 on success, else a key of :data:`SOLVE_MESSAGES`.
     num_steps : ndarray of int, shape (n,)
-        Accepted solver steps per sample.
+        Solver steps per sample, accepted and rejected (what ``solver.max_steps`` bounds).
     """
 
     times: np.ndarray
@@ -216,6 +219,54 @@ class SOCFitOutput:
     stop_reasons: dict[str, str]
 
 
+@dataclass(frozen=True)
+class HySoMiTrainingData:
+    """The arrays of one HySoMi fit (see ``soilsciml.hysomi.fit.split_arrays``).
+
+    Parameters
+    ----------
+    traits_train, traits_validation, traits_test : ndarray, shape (n, n_traits)
+        Traits of the training, validation and test samples.
+    states_train, states_validation : ndarray, shape (n, nt, 6)
+        Their pools B_A, B_D, C_H, C_L, C_LS, CO2 in mg C/g.
+    times : ndarray, shape (nt,)
+        Output times in hours.
+    """
+
+    traits_train: np.ndarray
+    states_train: np.ndarray
+    traits_validation: np.ndarray
+    states_validation: np.ndarray
+    traits_test: np.ndarray
+    times: np.ndarray
+
+
+@dataclass(frozen=True)
+class HySoMiFitOutput:
+    """What an engine returns from :meth:`AbstractEngine.fit_hysomi`.
+
+    Parameters
+    ----------
+    trained : Any
+        The trained model, as the engine's :meth:`AbstractEngine.predict_hysomi` takes it.
+    history : dict of str to ndarray
+        Per epoch: ``train_loss``, ``validation_loss``, ``learning_rate``, ``failed_solves``,
+        and (epoch, term) ``validation_terms`` and ``term_weights``.
+    params : ndarray, shape (n_test, 13)
+        Predicted parameters of the test samples (NaN for ``ml``).
+    states : ndarray, shape (n_test, nt, 6)
+        Their predicted pools in mg C/g (only CO2 for ``ml``; NaN after a failed solve).
+    codes : ndarray of int, shape (n_test,)
+        Solve status per test sample (a key of :data:`SOLVE_MESSAGES`).
+    """
+
+    trained: Any
+    history: dict[str, np.ndarray]
+    params: np.ndarray
+    states: np.ndarray
+    codes: np.ndarray
+
+
 class AbstractEngine(abc.ABC):
     """A compute backend. Concrete engines are final classes registered by name."""
 
@@ -252,3 +303,17 @@ class AbstractEngine(abc.ABC):
         self, problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True
     ) -> SOCFitOutput:
         """Train NN_P and NN_R on ``problem`` with the optimiser stages of ``config``."""
+
+    @abc.abstractmethod
+    def fit_hysomi(
+        self, data: HySoMiTrainingData, config: HySoMiTrainConfig, progress: bool = True
+    ) -> HySoMiFitOutput:
+        """Train the compared model ``config.model`` on ``data`` (early stopping on its
+        validation split) and predict its test split with the best epoch's model."""
+
+    @abc.abstractmethod
+    def predict_hysomi(
+        self, trained: Any, traits: np.ndarray, times: np.ndarray, config: HySoMiTrainConfig
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Parameters (n, 13), pools (n, nt, 6) and solve codes (n,) of a model trained by
+        :meth:`fit_hysomi`, for traits (n, n_traits) on ``times`` (hours)."""

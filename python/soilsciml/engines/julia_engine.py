@@ -14,25 +14,34 @@ from typing import Any
 
 import numpy as np
 
-from soilsciml.config import SolverConfig, to_dict
+from soilsciml.config import HySoMiTrainConfig, SolverConfig, to_dict
 from soilsciml.engines import julia_runtime
 from soilsciml.engines.base import (
     AbstractEngine,
+    HySoMiFitOutput,
+    HySoMiTrainingData,
     PBMTrajectory,
     SOCFitOutput,
     SOCTrajectory,
     SOCTruthProblem,
     SolveStatus,
 )
+from soilsciml.models import constraints as cons
+from soilsciml.models import hysomi as hysomi_model
 
 __all__ = [
+    "DEFAULT_SENSEALGS",
     "PBM_PARAMETERS",
     "SENSEALGS",
     "WEIGHT_KEYS",
     "JuliaEngine",
     "check_targets",
     "combine_sites",
+    "constraint_rows",
     "fit_output",
+    "hysomi_arguments",
+    "hysomi_fit_output",
+    "hysomi_model_arguments",
     "pbm_arguments",
     "soc_problem_dict",
     "soc_settings",
@@ -52,6 +61,10 @@ SENSEALGS = (
     "reversediff",
     "forwarddiff",
 )
+#: Gradient strategy by model when the engine is given none: the SOC paper's interpolating
+#: adjoint; forward-mode sensitivities for HySoMi (13 parameters, 6 pools per solve, where
+#: dual numbers through the solver beat a backward solve with a vector-Jacobian product).
+DEFAULT_SENSEALGS = {"soc": "interpolating", "hysomi": "forwarddiff"}
 #: The flat weight layout shared by the engines (contracts, "SOC UDE").
 WEIGHT_KEYS = tuple(f"{net}.{kind}{i}" for net in "PR" for i in (1, 2, 3) for kind in "Wb")
 PBM_PARAMETERS = 13
@@ -219,23 +232,94 @@ def pbm_arguments(
     )
 
 
+def constraint_rows(config: HySoMiTrainConfig) -> list[dict[str, Any]]:
+    """The constraint table of ``config`` as plain rows ``{label, lhs, rhs, a, b}``, the same
+    table (thresholds included) the JAX engine's loss is built from."""
+    constraints = cons.constraint_set(config.constraints.setting, config.constraints.factors())
+    return [
+        {"label": c.label, "lhs": c.lhs, "rhs": c.rhs, "a": float(c.a), "b": float(c.b)}
+        for c in constraints
+    ]
+
+
+def hysomi_model_arguments(
+    times: Any, config: HySoMiTrainConfig, sensealg: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What every HySoMi entry point of SoilSciML.jl reads besides the samples: the data keys
+    ``times``, ``initial``, ``lower``, ``upper`` and ``constraints``, and the settings (the
+    config as a plain dict with the sorption constants and the sensealg)."""
+    data = {
+        "times": julia_runtime.float_array(times, "times", (None,)),
+        "initial": julia_runtime.float_array(hysomi_model.INITIAL_STATE, "initial", (6,)),
+        "lower": julia_runtime.float_array(hysomi_model.LOWER, "lower", (PBM_PARAMETERS,)),
+        "upper": julia_runtime.float_array(hysomi_model.UPPER, "upper", (PBM_PARAMETERS,)),
+        "constraints": constraint_rows(config),
+    }
+    if data["times"].size < 2 or np.any(np.diff(data["times"]) <= 0):
+        raise ValueError("times must hold at least two increasing values (hours)")
+    settings = {
+        **to_dict(config),
+        "solver": solver_settings(config.solver),
+        "physics": dataclasses.asdict(hysomi_model.PHYSICS),
+        "sensealg": sensealg,
+    }
+    return data, settings
+
+
+def hysomi_arguments(
+    data: HySoMiTrainingData, config: HySoMiTrainConfig, sensealg: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(data, settings)`` for ``SoilSciML.fit_hysomi``, every array's shape checked."""
+    arrays, settings = hysomi_model_arguments(data.times, config, sensealg)
+    n_traits, nt = np.shape(data.traits_train)[-1], arrays["times"].size
+    for split in ("train", "validation", "test"):
+        traits = julia_runtime.float_array(
+            getattr(data, f"traits_{split}"), f"traits_{split}", (None, n_traits)
+        )
+        arrays[f"traits_{split}"] = traits
+        if split != "test":
+            arrays[f"states_{split}"] = julia_runtime.float_array(
+                getattr(data, f"states_{split}"), f"states_{split}", (traits.shape[0], nt, 6)
+            )
+    return arrays, settings
+
+
+def hysomi_fit_output(result: Any) -> HySoMiFitOutput:
+    """A Julia ``fit_hysomi`` NamedTuple as a :class:`HySoMiFitOutput` (the trained model is
+    the dict of flat weights that ``predict_hysomi`` takes back)."""
+    history = julia_runtime.to_numpy_dict(result.history)
+    history["failed_solves"] = history["failed_solves"].astype(np.int64)
+    return HySoMiFitOutput(
+        trained=julia_runtime.to_numpy_dict(result.weights),
+        history=history,
+        params=julia_runtime.to_numpy(result.params),
+        states=julia_runtime.to_numpy(result.states),
+        codes=np.array(result.codes, dtype=np.int64),
+    )
+
+
 class JuliaEngine(AbstractEngine):
     """Engine backed by SoilSciML.jl; Julia starts on the first call (see ``julia_runtime``).
 
     Parameters
     ----------
-    sensealg : str
-        Gradient strategy through the solver, one of :data:`SENSEALGS` (default: the SOC
-        paper's ``InterpolatingAdjoint(autojacvec=ZygoteVJP())``).
+    sensealg : str, optional
+        Gradient strategy through the solver, one of :data:`SENSEALGS`. None (default): each
+        model's choice of :data:`DEFAULT_SENSEALGS` (for SOC the paper's
+        ``InterpolatingAdjoint(autojacvec=ZygoteVJP())``).
     """
 
     name = "julia"
 
-    def __init__(self, sensealg: str = "interpolating") -> None:
-        if sensealg not in SENSEALGS:
+    def __init__(self, sensealg: str | None = None) -> None:
+        if sensealg is not None and sensealg not in SENSEALGS:
             raise ValueError(f"unknown sensealg {sensealg!r}; choose one of {', '.join(SENSEALGS)}")
-        self.sensealg = sensealg
+        self._sensealg = sensealg
         self._fits = 0
+
+    def sensealg(self, model: str) -> str:
+        """The gradient strategy used for ``model`` (``soc`` or ``hysomi``)."""
+        return self._sensealg or DEFAULT_SENSEALGS[model]
 
     def simulate_soc_truth(self, problem: SOCTruthProblem) -> SOCTrajectory:
         sites = [
@@ -247,13 +331,15 @@ class JuliaEngine(AbstractEngine):
     def predict_soc(self, problem: Any, weights: Mapping[str, Any], config: Any) -> SOCTrajectory:
         """Forward solve of the SOC UDE with the given flat weights (% on (time, depth))."""
         arguments = (soc_problem_dict(problem), weights_dict(weights))
-        result = julia_runtime.call("predict_soc", *arguments, soc_settings(config, self.sensealg))
+        result = julia_runtime.call(
+            "predict_soc", *arguments, soc_settings(config, self.sensealg("soc"))
+        )
         return soc_trajectory(result)
 
     def soc_loss(self, problem: Any, weights: Mapping[str, Any], config: Any) -> float:
         """Total training loss for the given flat weights (the penalty if the solve fails)."""
         arguments = (soc_problem_dict(problem), weights_dict(weights))
-        settings = soc_settings(config, self.sensealg)
+        settings = soc_settings(config, self.sensealg("soc"))
         check_targets(arguments[0], settings)
         return float(julia_runtime.call("soc_loss", *arguments, settings).total)
 
@@ -263,7 +349,7 @@ class JuliaEngine(AbstractEngine):
         ``progress`` is accepted for interface parity; the optimisation loop runs in Julia
         without Python callbacks, so progress is reported afterwards through ``history``.
         """
-        arguments = (soc_problem_dict(problem), soc_settings(config, self.sensealg))
+        arguments = (soc_problem_dict(problem), soc_settings(config, self.sensealg("soc")))
         check_targets(*arguments)
         result = julia_runtime.call("fit_soc", *arguments, None)
         self._fits += 1
@@ -279,4 +365,30 @@ class JuliaEngine(AbstractEngine):
             states=julia_runtime.to_numpy(result.states),
             codes=np.array(result.codes, dtype=np.int64),
             num_steps=np.array(result.num_steps, dtype=np.int64),
+        )
+
+    def fit_hysomi(
+        self, data: HySoMiTrainingData, config: HySoMiTrainConfig, progress: bool = False
+    ) -> HySoMiFitOutput:
+        """Train a compared HySoMi model entirely in Julia (Lux network, batched PBM solves).
+
+        ``progress`` is accepted for interface parity; training runs in Julia without Python
+        callbacks, so progress is reported afterwards through the history.
+        """
+        arguments = hysomi_arguments(data, config, self.sensealg("hysomi"))
+        return hysomi_fit_output(julia_runtime.call("fit_hysomi", *arguments))
+
+    def predict_hysomi(
+        self, trained: Any, traits: Any, times: Any, config: HySoMiTrainConfig
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Parameters, pools and solve codes of a model trained by :meth:`fit_hysomi`."""
+        data, settings = hysomi_model_arguments(times, config, self.sensealg("hysomi"))
+        weights = {key: julia_runtime.float_array(value, key) for key, value in trained.items()}
+        result = julia_runtime.call(
+            "predict_hysomi", weights, julia_runtime.float_array(traits, "traits"), data, settings
+        )
+        return (
+            julia_runtime.to_numpy(result.params),
+            julia_runtime.to_numpy(result.states),
+            np.array(result.codes, dtype=np.int64),
         )

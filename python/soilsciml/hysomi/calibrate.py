@@ -22,8 +22,9 @@ from scipy.stats import qmc
 
 from soilsciml import __version__
 from soilsciml.config import HySoMiCalibrationConfig, save_config, to_dict
-from soilsciml.data.io import save_dataset
+from soilsciml.data.io import json_text, save_dataset
 from soilsciml.engines.base import SOLVE_MESSAGES
+from soilsciml.hysomi.incubation import IncubationError
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
@@ -88,6 +89,19 @@ def _save_times(obs_times: np.ndarray) -> np.ndarray:
     """The hourly points up to the last observation and the observation times, in hours."""
     span = float(np.max(obs_times))
     return np.unique(np.concatenate([np.arange(np.floor(span) + 1.0), obs_times]))
+
+
+def _check_span(ds: xr.Dataset, max_days: float) -> None:
+    """Finite, non-negative times within ``max_days``: the hourly grid stays of sane size."""
+    time = ds["time"].values
+    observed = time[~np.isnan(time)]
+    if observed.size == 0 or not np.all(np.isfinite(observed)) or observed.min() < 0:
+        raise IncubationError("variable 'time' needs finite observation times >= 0 h")
+    if observed.max() > 24.0 * max_days:
+        raise IncubationError(
+            f"variable 'time' reaches {observed.max() / 24.0:g} days; at most data.max_days = "
+            f"{max_days:g} (calibration solves on an hourly grid)"
+        )
 
 
 def _problem(ds: xr.Dataset, initial: np.ndarray):
@@ -183,6 +197,7 @@ def calibrate_hysomi(
     for name in ("time", "co2"):
         if name not in ds:
             raise ValueError(f"variable {name!r} is missing; read series with read_incubation")
+    _check_span(ds, config.data.max_days)
     constraints = cons.constraint_set(config.constraints.setting, config.constraints.factors())
     problem, grids = _problem(ds, np.asarray(config.initial, dtype=float))
     settings = CalibrationSettings(
@@ -348,7 +363,7 @@ def write_calibration(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     report = run_dir / "fit.json"
-    report.write_text(json.dumps(calibration_report(result), indent=2) + "\n")
+    report.write_text(json_text(calibration_report(result), indent=2) + "\n")
     paths = [report, save_dataset(result, run_dir / "results.nc")]
     paths.append(save_config(config, run_dir / "config.toml"))
     for name in result["series"].values:

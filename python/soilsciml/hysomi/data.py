@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from soilsciml import __version__
 from soilsciml.config import (
+    ConfigError,
     HySoMiConstraintConfig,
     HySoMiGeneratorConfig,
     SolverConfig,
@@ -39,6 +40,9 @@ __all__ = [
     "pbm_dataset",
     "simulate_hysomi",
 ]
+
+#: Longest simulation horizon, h (ten years of hourly output times).
+MAX_HORIZON_HOURS = 24.0 * 3650
 
 #: Default solver for single simulations: tight enough to match scipy's Radau at 1e-5.
 SIMULATION_SOLVER = SolverConfig(rtol=1e-8, atol=1e-10, max_steps=100_000)
@@ -120,6 +124,11 @@ def simulate_hysomi(
 
     Failed solves are not raised: ``solve_status`` holds each sample's code.
     """
+    if isinstance(horizon, bool) or not 0 < horizon <= MAX_HORIZON_HOURS:
+        raise ConfigError(
+            f"horizon (--hours) must be a number of hours > 0 and <= {MAX_HORIZON_HOURS:g} "
+            f"(ten years of hourly output); got {horizon!r}"
+        )
     params = np.atleast_2d(np.asarray(params, dtype=float))
     times = model.hourly_times(horizon)
     trajectory = get_engine(engine).simulate_pbm(params, model.INITIAL_STATE, times, solver)

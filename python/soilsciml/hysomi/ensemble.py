@@ -22,7 +22,6 @@ split. Only CO2 enters the factor, so it is available for real data too.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -33,13 +32,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from soilsciml.config import HySoMiTrainConfig, load_config
+from soilsciml.data.io import json_safe, json_text
 from soilsciml.hysomi.fit import (
     HIDDEN_STATES,
-    MODEL_FILE,
+    MODEL_FILES,
     HySoMiFitResult,
     fit_hysomi,
     hysomi_metrics,
-    json_metrics,
     predict_split,
 )
 from soilsciml.metrics import BAND_LOWER as LOWER
@@ -213,11 +212,11 @@ class HySoMiEnsembleResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for k, member in enumerate(self.members):
-            if not (directory / f"member_{k}" / MODEL_FILE).exists():
+            if not (directory / f"member_{k}" / MODEL_FILES[member.engine]).exists():
                 member.save(directory / f"member_{k}")
         save_dataset(self.predictions, directory / "ensemble.nc")
-        metrics = json_metrics(self.metrics())
-        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        metrics = json_safe(self.metrics())
+        (directory / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
         if figures:
             fig = ensemble_bands(self.predictions, sample=0)
             fig.savefig(directory / "bands.png", dpi=110)
@@ -226,7 +225,7 @@ class HySoMiEnsembleResult:
 
 def _member(ds, config: HySoMiTrainConfig, folder: Path | None) -> HySoMiFitResult:
     """Train one member, or reuse the one saved in ``folder`` with the same config."""
-    if folder is not None and (folder / MODEL_FILE).exists():
+    if folder is not None and (folder / MODEL_FILES["jax"]).exists():
         saved = load_config(folder / "config.toml", HySoMiTrainConfig)
         if saved != config:
             raise ValueError(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from soilsciml.config import HySoMiConstraintConfig, HySoMiGeneratorConfig, HySoMiTrainConfig
+from soilsciml.data.io import json_text
 
 __all__ = ["EXPERIMENTS", "FULL", "QUICK", "Recipe", "RunSpec", "markdown_table", "run_experiment"]
 
@@ -278,7 +279,7 @@ def _scores(run: RunSpec, folder: Path, datasets: dict[str, Any], progress: bool
         for name, path in paths.items():
             if not path.is_file():
                 metrics = hysomi_metrics(predict_split(result, datasets[name]), run.config)
-                path.write_text(json.dumps(metrics, indent=2) + "\n")
+                path.write_text(json_text(metrics, indent=2) + "\n")
     base = json.loads((folder / "metrics.json").read_text())
     return [
         {
@@ -341,7 +342,7 @@ def run_experiment(
     table = markdown_table(records, recipe.rows, recipe.columns)
     notes = f"\n{recipe.notes}\n" if recipe.notes else ""
     (out / f"{name}.md").write_text(title + table + notes)
-    (out / f"{name}.json").write_text(json.dumps(records, indent=2) + "\n")
+    (out / f"{name}.json").write_text(json_text(records, indent=2) + "\n")
     for key, draw in recipe.figures.items():
         fig = draw(records)
         fig.savefig(out / f"{name}_{key}.png", dpi=110)

@@ -1,14 +1,14 @@
 """Train a compared HySoMi model on a trait dataset; metrics and results on the test split.
 
-The xarray edge of :mod:`soilsciml.engines.jax.hysomi_train`: :func:`fit_hysomi` turns a
-dataset from ``generate_hysomi`` into arrays, trains, predicts the test split and returns a
+The xarray edge of the engines' HySoMi training (:meth:`AbstractEngine.fit_hysomi`):
+:func:`fit_hysomi` turns a dataset from ``generate_hysomi`` into arrays, trains on the chosen
+engine (``jax``, the default, or ``julia``), predicts the test split and returns a
 :class:`HySoMiFitResult` (trained model, history, predictions Dataset, metrics, save/load).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,9 @@ import xarray as xr
 
 from soilsciml import __version__
 from soilsciml.config import HySoMiTrainConfig, load_config, save_config, to_dict
+from soilsciml.data.io import json_safe, json_text
+from soilsciml.engines import get_engine
+from soilsciml.engines.base import HySoMiTrainingData
 from soilsciml.models import constraints as cons
 from soilsciml.models import hysomi as model
 
@@ -27,7 +30,6 @@ __all__ = [
     "HySoMiFitResult",
     "fit_hysomi",
     "hysomi_metrics",
-    "json_metrics",
     "predict_split",
     "split_arrays",
     "write_run",
@@ -36,7 +38,9 @@ __all__ = [
 #: The four headline metrics of every run (``metrics.json``).
 METRIC_KEYS = ("l1_params", "mse_co2", "mse_hidden", "constraint_sum")
 HIDDEN_STATES = tuple(s for s in model.STATE_NAMES if s != "CO2")
-MODEL_FILE = "model.eqx"
+#: The trained model's file in a run directory, by engine: the JAX engine's equinox model, the
+#: Julia engine's flat weights.
+MODEL_FILES = {"jax": "model.eqx", "julia": "model.npz"}
 
 
 def split_arrays(ds: xr.Dataset, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,19 +115,27 @@ class HySoMiFitResult:
     Parameters
     ----------
     config : HySoMiTrainConfig
-    trained : TrainedModel
-        The JAX model (``engines.jax_hysomi_train``).
+    trained : Any
+        The trained model of the engine named in ``predictions.attrs["engine"]``: the JAX
+        engine's ``TrainedModel`` (``engines.jax.hysomi_train``) or the Julia engine's flat
+        weights (dict of arrays).
     predictions : xarray.Dataset
         Test split: ``params_pred`` / ``params_true`` (sample, param), ``states_pred`` /
         ``states_true`` (sample, time, state), ``solve_status``; history on ``epoch``:
         ``train_loss``, ``validation_loss``, ``learning_rate``, ``failed_solves``,
         ``validation_terms`` and ``term_weights`` (epoch, term); attrs: run settings,
-        ``wall_time_s``, ``best_epoch``.
+        ``wall_time_s``, ``best_epoch``, ``engine``.
     """
 
     config: HySoMiTrainConfig
     trained: Any
     predictions: xr.Dataset
+
+    @property
+    def engine(self) -> str:
+        """The engine that trained the model (``jax`` for runs saved before engines were
+        recorded)."""
+        return str(self.predictions.attrs.get("engine", "jax"))
 
     def metrics(self) -> dict[str, Any]:
         """Test metrics (:func:`hysomi_metrics`) plus the wall time and epochs run."""
@@ -134,56 +146,79 @@ class HySoMiFitResult:
         return out
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``config.toml``, ``metrics.json``, ``results.nc`` and ``model.eqx``."""
-        import equinox as eqx
-
+        """Write ``config.toml``, ``metrics.json``, ``results.nc`` and the trained model
+        (``model.eqx`` from the JAX engine, ``model.npz`` from the Julia engine)."""
         from soilsciml.data.io import save_dataset
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_config(self.config, directory / "config.toml")
-        metrics = json_metrics(self.metrics())
-        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        metrics = json_safe(self.metrics())
+        (directory / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
         save_dataset(self.predictions, directory / "results.nc")
-        eqx.tree_serialise_leaves(directory / MODEL_FILE, self.trained)
+        path = directory / MODEL_FILES[self.engine]
+        if self.engine == "jax":
+            import equinox as eqx
+
+            eqx.tree_serialise_leaves(path, self.trained)
+        else:
+            np.savez(path, **self.trained)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> HySoMiFitResult:
         """Read a run directory written by :meth:`save`."""
-        import equinox as eqx
-
         from soilsciml.data.io import load_dataset
-        from soilsciml.engines.jax.hysomi_train import skeleton
 
         directory = Path(directory)
         config = load_config(directory / "config.toml", HySoMiTrainConfig)
         predictions = load_dataset(directory / "results.nc")
-        n_traits = int(predictions.attrs["n_traits"])
-        blank = skeleton(config, n_traits, predictions.sizes["time"])
-        trained = eqx.tree_deserialise_leaves(directory / MODEL_FILE, blank)
+        engine = str(predictions.attrs.get("engine", "jax"))
+        path = directory / MODEL_FILES[engine]
+        if engine == "jax":
+            import equinox as eqx
+
+            from soilsciml.engines.jax.hysomi_train import skeleton
+
+            n_traits = int(predictions.attrs["n_traits"])
+            blank = skeleton(config, n_traits, predictions.sizes["time"])
+            trained = eqx.tree_deserialise_leaves(path, blank)
+        else:
+            with np.load(path) as stored:
+                trained = {key: stored[key] for key in stored.files}
         return cls(config, trained, predictions)
 
 
-def json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """``metrics`` with NaN and infinite floats as None (JSON has no NaN)."""
-    return {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
-    }
-
-
 def fit_hysomi(
-    ds: xr.Dataset, config: HySoMiTrainConfig | None = None, progress: bool = True
+    ds: xr.Dataset,
+    config: HySoMiTrainConfig | None = None,
+    engine: str = "jax",
+    progress: bool = True,
 ) -> HySoMiFitResult:
     """Train ``config.model`` on the dataset's training split, predict its test split.
 
     Trait standardisation is fitted on the training samples used (the first ``n_train`` of
     the training split when ``n_train`` > 0). Early stopping watches the validation split.
-    """
-    from soilsciml.engines.jax.hysomi_loss import term_names
-    from soilsciml.engines.jax.hysomi_train import predict, train
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A HySoMi trait dataset (``generate_hysomi``).
+    config : HySoMiTrainConfig, optional
+        The run's settings (default: the paper's).
+    engine : str
+        ``jax`` (default) or ``julia`` (SoilSciML.jl; see ``soilsciml engines``).
+    progress : bool
+        Show a progress bar over epochs (the JAX engine; the Julia engine trains without
+        Python callbacks).
+
+    Raises
+    ------
+    EngineUnavailableError
+        When ``engine`` cannot run here; the message says how to enable it.
+    """
     config = config or HySoMiTrainConfig()
+    backend = get_engine(engine)
     traits, states, _ = split_arrays(ds, "train")
     if config.n_train:
         if config.n_train > traits.shape[0]:
@@ -194,19 +229,22 @@ def fit_hysomi(
     traits_val, states_val, _ = split_arrays(ds, "validation")
     traits_test, states_test, params_test = split_arrays(ds, "test")
     times = ds["time"].values
+    data = HySoMiTrainingData(traits, states, traits_val, states_val, traits_test, times)
     start = time.perf_counter()
-    trained, history = train(traits, states, traits_val, states_val, times, config, progress)
-    params, pred, codes = predict(trained, traits_test, times, config.solver, config.batch_size)
+    fit = backend.fit_hysomi(data, config, progress)
     wall = time.perf_counter() - start
     constraints = cons.constraint_set(config.constraints.setting, config.constraints.factors())
-    terms = term_names(config.model, constraints)
+    terms = cons.term_names(config.model, constraints)
     test_index = ds["sample"].values[ds["split"].values == "test"]
     predictions = xr.merge(
         [
-            _predictions_dataset(test_index, times, params, params_test, pred, states_test, codes),
-            _history_dataset(history, terms),
+            _predictions_dataset(
+                test_index, times, fit.params, params_test, fit.states, states_test, fit.codes
+            ),
+            _history_dataset(fit.history, terms),
         ]
     )
+    history = fit.history
     predictions.attrs.update(
         {
             "title": f"HySoMi {config.model} predictions on the test split",
@@ -216,11 +254,12 @@ def fit_hysomi(
             "n_traits": int(traits.shape[1]),
             "best_epoch": int(np.nanargmin(history["validation_loss"])) + 1,
             "wall_time_s": wall,
+            "engine": engine,
             "dataset_title": str(ds.attrs.get("title", "")),
             "soilsciml_version": __version__,
         }
     )
-    return HySoMiFitResult(config, trained, predictions)
+    return HySoMiFitResult(config, fit.trained, predictions)
 
 
 def _predictions_dataset(
@@ -269,12 +308,9 @@ def predict_split(result: HySoMiFitResult, ds: xr.Dataset, split: str = "test") 
     The returned Dataset has the prediction variables of ``result.predictions`` (no history);
     :func:`hysomi_metrics` scores it.
     """
-    from soilsciml.engines.jax.hysomi_train import predict
-
     traits, states, params_true = split_arrays(ds, split)
-    solver = result.config.solver
-    params, pred, codes = predict(
-        result.trained, traits, ds["time"].values, solver, result.config.batch_size
+    params, pred, codes = get_engine(result.engine).predict_hysomi(
+        result.trained, traits, ds["time"].values, result.config
     )
     index = ds["sample"].values[ds["split"].values == split]
     return _predictions_dataset(index, ds["time"].values, params, params_true, pred, states, codes)

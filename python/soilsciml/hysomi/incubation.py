@@ -15,6 +15,13 @@ Conventions (documented in the README):
   integrated with the trapezoid rule from t = 0; before the first observation the rate is taken
   equal to the first observed one. Each replicate row then gets the cumulative value of its time.
 
+Checks before any compute: column names unique and non-empty; values real numbers (no text,
+booleans or infinities); times, CO2 and biomass non-negative, CO2 and biomass at most
+:data:`MAX_CARBON` mg C/g; the last time within ``max_days`` of the
+format (calibration solves on an hourly grid, 24 points per day); a cumulative series does not
+decrease: the mean over replicates at each time may fall below an earlier time's by at most
+:data:`DECREASE_TOLERANCE` of the series' range (replicate noise), no more.
+
 Every problem is a one-line :class:`IncubationError` naming the file, the column and the line.
 """
 
@@ -49,6 +56,12 @@ _MISSING = {"", "na", "nan", "n/a", "null"}
 
 TRAIT_PREFIX = "trait_"
 
+#: Largest fall of a cumulative series' mean between times, as a fraction of its range.
+DECREASE_TOLERANCE = 0.02
+
+#: Largest carbon amount a CO2 or biomass value may hold, mg C/g (the whole gram of soil).
+MAX_CARBON = 1000.0
+
 
 class IncubationError(DatasetError):
     """An incubation file cannot be read as series; the message names the column and line."""
@@ -62,6 +75,14 @@ def _read_csv(path: Path) -> tuple[dict[str, list[str]], list[str]]:
         if header is None or not any(h.strip() for h in header):
             raise IncubationError(f"{path}: the file is empty (expected a header row)")
         names = [h.strip() for h in header]
+        for i, name in enumerate(names):
+            if not name:
+                raise IncubationError(f"{path} line 1: column {i + 1} has no name")
+            if name in names[:i]:
+                raise IncubationError(
+                    f"{path} line 1: column name {name!r} is used twice (columns "
+                    f"{names.index(name) + 1} and {i + 1}); each column needs its own name"
+                )
         columns: dict[str, list[str]] = {name: [] for name in names}
         labels = []
         for row in reader:
@@ -102,6 +123,10 @@ def _numbers(path, columns, labels, name, allow_missing):
         )
     values = np.empty(len(labels))
     for i, cell in enumerate(columns[name]):
+        if isinstance(cell, bool | complex):
+            raise IncubationError(
+                f"{path} {labels[i]}: column {name!r} value {cell!r} is not a real number"
+            )
         text = str(cell).strip()
         if text.lower() in _MISSING:
             value = math.nan
@@ -118,6 +143,17 @@ def _numbers(path, columns, labels, name, allow_missing):
             raise IncubationError(f"{path} {labels[i]}: column {name!r} has no value")
         values[i] = value
     return values
+
+
+def _check_carbon(path, labels, values, column) -> None:
+    """Carbon values (mg C/g, NaN missing) are >= 0 and at most :data:`MAX_CARBON`."""
+    for bad, problem in (
+        (values < 0, "is negative (carbon amounts and rates are >= 0)"),
+        (values > MAX_CARBON, f"exceeds {MAX_CARBON:g} mg C/g, the whole gram of soil"),
+    ):
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            raise IncubationError(f"{path} {labels[rows[0]]}: column {column!r} {problem}")
 
 
 def _cumulative_from_rate(times: np.ndarray, rate: np.ndarray) -> np.ndarray:
@@ -184,18 +220,22 @@ def read_incubation(path: str | Path, fmt: IncubationFormat | None = None) -> xr
             f"{path} {labels[negative[0]]}: column {fmt.time_column!r} is negative "
             "(time is counted from the pulse)"
         )
+    span = float(np.max(time)) / 24.0
+    if span > fmt.max_days:
+        raise IncubationError(
+            f"{path} {labels[int(np.argmax(time))]}: column {fmt.time_column!r} reaches "
+            f"{span:g} days; at most data.max_days = {fmt.max_days:g} (calibration solves on "
+            f"an hourly grid: {24 * span:.3g} points). Check the time unit (--time-unit)"
+        )
     co2 = _numbers(path, columns, labels, fmt.co2_column, True) * CARBON_UNITS[fmt.co2_unit]
+    _check_carbon(path, labels, co2, fmt.co2_column)
     if fmt.co2_kind == "rate":
         co2 /= hours
     biomass = None
     if fmt.biomass_column is not None:
         biomass = _numbers(path, columns, labels, fmt.biomass_column, True)
         biomass *= CARBON_UNITS[fmt.biomass_unit]
-        negative = np.flatnonzero(biomass < 0)
-        if negative.size:
-            raise IncubationError(
-                f"{path} {labels[negative[0]]}: column {fmt.biomass_column!r} is negative"
-            )
+        _check_carbon(path, labels, biomass, fmt.biomass_column)
     if fmt.series_column in columns:
         names = [str(v).strip() for v in columns[fmt.series_column]]
         missing = [labels[i] for i, name in enumerate(names) if name.lower() in _MISSING]
@@ -208,6 +248,22 @@ def read_incubation(path: str | Path, fmt: IncubationFormat | None = None) -> xr
     ds = _series_dataset(path, names, labels, time, co2, biomass, traits, fmt)
     ds.attrs["format"] = json.dumps(dataclasses.asdict(fmt))
     return ds
+
+
+def _check_increasing(path, name, times, values, column) -> None:
+    """A cumulative series' mean over replicates never falls by more than the tolerance."""
+    observed = ~np.isnan(values)
+    distinct = np.unique(times[observed])
+    means = np.array([values[observed & (times == t)].mean() for t in distinct])
+    allowed = DECREASE_TOLERANCE * (means.max() - means.min())
+    falls = np.flatnonzero(np.maximum.accumulate(means) - means > allowed)
+    if falls.size:
+        first = falls[0]
+        raise IncubationError(
+            f"{path}: series {name!r} column {column!r} decreases at time {distinct[first]:g} h "
+            f"(mean {means[first]:g} after {means[:first].max():g} mg C/g): a cumulative series "
+            "cannot decrease; is it a rate (--rate)?"
+        )
 
 
 def _series_dataset(path, names, labels, time, co2, biomass, traits, fmt):
@@ -231,6 +287,7 @@ def _series_dataset(path, names, labels, time, co2, biomass, traits, fmt):
         if fmt.co2_kind == "rate":
             cumulative = _cumulative_from_rate(t, value)
         else:
+            _check_increasing(path, name, t, value, fmt.co2_column)
             at_zero = value[(t == 0) & ~np.isnan(value)]
             offsets[s] = float(at_zero.mean()) if at_zero.size else 0.0
             cumulative = value - offsets[s]

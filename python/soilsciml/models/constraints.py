@@ -35,6 +35,7 @@ __all__ = [
     "constraint_set",
     "hard_check",
     "soft_losses",
+    "term_names",
 ]
 
 _B_A, _B_D, _C_H, _C_L, _C_LS = (STATE_NAMES.index(s) for s in ("B_A", "B_D", "C_H", "C_L", "C_LS"))
@@ -338,3 +339,11 @@ def soft_losses(
         left, right = constraint.sides(states, times, params, temperature, xp)
         losses.append(xp.maximum(left - right, 0.0))
     return xp.stack(losses, axis=-1)
+
+
+def term_names(model: str, constraints: tuple[Constraint, ...]) -> tuple[str, ...]:
+    """Names of the loss terms of the compared HySoMi model ``model``, in order: the CO2 MSE
+    and one term per constraint for ``hysomi``, one MSE term for the other models."""
+    if model == "hysomi":
+        return ("mse_co2", *(c.label for c in constraints))
+    return ("mse_all_states",) if model == "all_states" else ("mse_co2",)

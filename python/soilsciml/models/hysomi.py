@@ -10,6 +10,7 @@ in hours. States, in order: B_A, B_D, C_H, C_L, C_LS, CO2; parameters, in order,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -217,8 +218,14 @@ def params_from_mapping(values: Mapping[str, Any]) -> np.ndarray:
         if spec.name not in values:
             raise ParameterError(f"parameter {spec.name!r} ({spec.meaning}) is missing")
         value = values[spec.name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-            raise ParameterError(f"parameter {spec.name!r} must be a finite number; got {value!r}")
+        try:
+            number = math.nan if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError, OverflowError):  # text, null, an integer beyond float
+            number = math.nan
+        if not isinstance(value, int | float) or not math.isfinite(number):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ParameterError(f"parameter {spec.name!r} must be a finite number; got {shown}")
+        value = number
         if not spec.lower <= value <= spec.upper:
             raise ParameterError(
                 f"parameter {spec.name!r} = {value!r} is outside its box "

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from soilsciml.config import ConfigError, replace_path, to_dict
 __all__ = [
     "LABELS",
     "MAX_NAME_LENGTH",
+    "MAX_TRIALS",
     "GridError",
     "Trial",
     "expand_grid",
@@ -50,6 +52,9 @@ LABELS = {
 
 #: Longest trial name kept as is; longer ones are cut and end in a hash of the settings.
 MAX_NAME_LENGTH = 80
+
+#: Most trials one grid may expand to (the product of the lengths of its value lists).
+MAX_TRIALS = 100_000
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+\-]")
 
@@ -206,6 +211,12 @@ def expand_grid(base: Any, grid: Mapping[str, Sequence[Any]], seed: int = 0) -> 
     if not dataclasses.is_dataclass(base) or isinstance(base, type):
         raise GridError(f"the base config must be a config dataclass instance; got {base!r}")
     _check_values(grid)
+    size = math.prod(len(values) for values in grid.values())
+    if size > MAX_TRIALS:
+        raise GridError(
+            f"the grid expands to {size} trials; at most {MAX_TRIALS} (the product of the "
+            "lengths of the [grid] lists)"
+        )
     # Coerce every value once, on its own, so that bad values fail with their key named and
     # `1` and `1.0` for a float field name the same trial.
     coerced: dict[str, list[Any]] = {}

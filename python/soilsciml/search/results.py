@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from soilsciml import __version__
+from soilsciml.data.io import json_text
 from soilsciml.search.grid import Trial
 from soilsciml.search.spec import Selection
 
@@ -175,7 +176,7 @@ def results_json(
 ) -> str:
     """JSON text with the selection, the best trial's name, the retrain and every record."""
     best = best_record(trials, records, selection)
-    return json.dumps(
+    return json_text(
         {
             "select": {"metric": selection.metric, "mode": selection.mode},
             "best": best["name"] if best else None,

@@ -26,7 +26,7 @@ run's ``grid.toml`` is itself a valid grid file.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
+import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,7 +35,7 @@ from typing import Any
 
 import tomli_w
 
-from soilsciml.config import from_dict, replace_path
+from soilsciml.config import MAX_SEED, from_dict, read_toml, replace_path
 from soilsciml.search.grid import GridError, Trial, expand_grid, fingerprint, plain
 from soilsciml.search.trial import resolve_callable, trial_path
 
@@ -55,12 +55,18 @@ class TrialKind:
     ``select`` is the kind's default selection metric and mode. ``identity`` is the name the
     grid fingerprint records for the trial function: fixed when the kind was registered, so
     that moving the function to another module keeps every run directory of the kind valid.
+    ``metrics`` lists the metric names (``fnmatch`` patterns) the kind's trials report: a
+    grid may select only one of them. ``check_data`` is the ``module:function`` that checks a
+    grid's ``[data]`` table (required keys, engine name) before any trial runs; it raises
+    ``ValueError`` naming the key.
     """
 
     trial: str
     config: str
     select: tuple[str, str] = ("loss", "min")
     identity: str = ""
+    metrics: tuple[str, ...] = ()
+    check_data: str | None = None
 
     def __post_init__(self) -> None:
         if not self.identity:
@@ -73,14 +79,49 @@ TRIAL_KINDS: dict[str, TrialKind] = {
         config="soilsciml.config:SOCSimulationConfig",
         select=("solver_steps", "min"),
         identity="soilsciml.experiments.soc_trials:simulate_trial",
+        metrics=(
+            "soc_mean",
+            "soc_variance",
+            "soc_surface",
+            "soc_bottom",
+            "carbon_change",
+            "solver_steps",
+        ),
+        check_data="soilsciml.soc.trials:check_simulate_data",
     ),
     "soc_fit": TrialKind(
         trial="soilsciml.soc.trials:fit_trial",
         config="soilsciml.config:SOCFitConfig",
         select=("final_loss", "min"),
         identity="soilsciml.experiments.soc_trials:fit_trial",
+        metrics=(
+            "mse_noisy*",
+            "rmse_noisy*",
+            "r2_noisy*",
+            "mse_clean*",
+            "rmse_clean*",
+            "r2_clean*",
+            "mse_holdout_*",
+            "rmse_holdout_*",
+            "r2_holdout_*",
+            "learned_*",
+            "iterations_*",
+            "final_loss",
+            "failed_solves",
+            "wall_time_s",
+            "cpu_time_s",
+        ),
+        check_data="soilsciml.soc.trials:check_fit_data",
     ),
 }
+
+
+def _registered_kind(trial: str) -> tuple[str, TrialKind] | None:
+    """The registered kind whose trial function is ``trial`` (None for a user's own)."""
+    for name, kind in TRIAL_KINDS.items():
+        if kind.trial == trial:
+            return name, kind
+    return None
 
 
 def _trial_identity(trial: str) -> str:
@@ -157,10 +198,17 @@ class GridSpec:
                 f"kind {self.kind!r} is not the registered kind of trial {self.trial}; "
                 f"registered kinds: {', '.join(TRIAL_KINDS)}"
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GridError(f"seed must be a non-negative integer; got {self.seed!r}")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or not 0 <= self.seed <= MAX_SEED
+        ):
+            raise GridError(f"seed must be an integer from 0 to {MAX_SEED}; got {self.seed!r}")
         if not isinstance(self.select, Selection):
             raise GridError(f"select must be a Selection; got {self.select!r}")
+        if not isinstance(self.data, Mapping):
+            raise GridError(f"data must be a table; got {self.data!r}")
+        self._check_kind()
         if isinstance(self.retrain, Mapping):
             self.retrain_config(self.base)
         elif self.retrain is not None and not callable(self.retrain):
@@ -173,6 +221,24 @@ class GridSpec:
             raise GridError(
                 f"grid settings must be plain TOML data (data, grid, base): {err}"
             ) from err
+
+    def _check_kind(self) -> None:
+        """A registered kind's selection metric and ``[data]`` table, before any trial runs."""
+        registered = _registered_kind(self.trial)
+        if registered is None:
+            return
+        name, kind = registered
+        metric = self.select.metric
+        if kind.metrics and not any(fnmatch.fnmatchcase(metric, p) for p in kind.metrics):
+            raise GridError(
+                f"select.metric {metric!r} is not a metric that {name} trials report; they "
+                f"report {', '.join(kind.metrics)}"
+            )
+        if kind.check_data is not None:
+            try:
+                resolve_callable(kind.check_data)(self.data)
+            except ValueError as err:
+                raise GridError(f"{name} grid: {err}") from err
 
     @cached_property
     def trials(self) -> list[Trial]:
@@ -256,7 +322,7 @@ def grid_spec_from_dict(data: Mapping[str, Any]) -> GridSpec:
         )
     kind = data.get("kind")
     if kind is not None:
-        if kind not in TRIAL_KINDS:
+        if not isinstance(kind, str) or kind not in TRIAL_KINDS:
             raise GridError(
                 f"unknown trial kind {kind!r}; registered kinds: {', '.join(TRIAL_KINDS)}"
             )
@@ -309,8 +375,4 @@ def load_grid(path: str | Path) -> GridSpec:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"grid file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise GridError(f"{path} is not valid TOML: {err}") from err
-    return grid_spec_from_dict(data)
+    return grid_spec_from_dict(read_toml(path, GridError))

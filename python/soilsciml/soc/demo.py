@@ -8,11 +8,10 @@ t = 50 yr, H = (32, 16), gelu, lr 3e-3, Adam 200 + BFGS 400 with early stopping 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from soilsciml.config import NoiseConfig, SOCFitConfig
-from soilsciml.data.io import save_dataset
+from soilsciml.data.io import json_text, save_dataset
 from soilsciml.metrics import metrics_markdown
 from soilsciml.noise import add_noise
 from soilsciml.plots.soc import plot_drivers, plot_profiles
@@ -41,7 +40,7 @@ def run_demo(out: str | Path, progress: bool = True) -> dict:
     result.save(out / "case4")
     metrics = result.metrics()
     summary = {name: metrics[name] for name in REPORTED}
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "metrics.json").write_text(json_text(summary, indent=2) + "\n")
     (out / "metrics.md").write_text(
         "Case 4, terminal profile at t = 50 yr\n\n" + metrics_markdown(summary)
     )

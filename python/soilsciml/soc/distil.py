@@ -15,7 +15,6 @@ decay and the OC factor, uniform weights since it changes sign); R is distilled 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from soilsciml.config import ConfigError
+from soilsciml.data.io import json_text
 from soilsciml.soc.fit import SOCModel
 
 __all__ = [
@@ -110,7 +110,7 @@ class SOCDistillation:
             report = report.replace("decay rate of P:", f"decay rate of {NET_SYMBOL}:")
             report = report.replace("R2(P) =", f"R2({NET_SYMBOL}) =")
         (path / "report.md").write_text(report)
-        (path / "terms.json").write_text(json.dumps(self.terms.to_dict(), indent=2) + "\n")
+        (path / "terms.json").write_text(json_text(self.terms.to_dict(), indent=2) + "\n")
         figure = plot_distillation(self.terms, self.samples, self.production, self.respiration)
         figure.savefig(path / "distillation.png", dpi=120)
         return path

@@ -19,6 +19,7 @@ import xarray as xr
 
 from soilsciml import __version__
 from soilsciml.config import SOCFitConfig, load_config, save_config, to_dict
+from soilsciml.data.io import json_text
 from soilsciml.data.schema import DatasetError, validate_soc_dataset
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import SOCUDEProblem
@@ -319,7 +320,7 @@ class SOCFitResult:
 
 def write_report(path: Path, metrics: dict, figures: dict) -> Path:
     """Write ``metrics.json``, ``metrics.md`` and one PNG per named figure to ``path``."""
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (path / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
     (path / "metrics.md").write_text(metrics_markdown(metrics))
     for name, fig in figures.items():
         fig.savefig(path / f"{name}.png", dpi=120)

@@ -11,11 +11,14 @@ import numpy as np
 import xarray as xr
 
 from soilsciml import __version__
-from soilsciml.config import SOCSimulationConfig
+from soilsciml.config import ConfigError, SOCSimulationConfig
 from soilsciml.data.schema import COORDS, SOC_VARIABLES
 from soilsciml.engines import get_engine
 from soilsciml.engines.base import SOCTruthProblem
 from soilsciml.models import soc as model
+
+#: Most sites one batched simulation may hold.
+MAX_SITES = 100_000
 
 __all__ = ["SITE_RANGES", "output_times", "simulate_soc", "simulate_soc_sites", "soc_dataset"]
 
@@ -154,8 +157,8 @@ def simulate_soc_sites(
     xarray.Dataset
         Variables on (site, time, depth) plus the per-site draws as ``site_<name>`` on (site,).
     """
-    if n_sites < 1:
-        raise ValueError(f"n_sites must be >= 1; got {n_sites}")
+    if isinstance(n_sites, bool) or not isinstance(n_sites, int) or not 1 <= n_sites <= MAX_SITES:
+        raise ConfigError(f"n_sites must be >= 1 and <= {MAX_SITES} (sites); got {n_sites!r}")
     config = config or SOCSimulationConfig()
     rng = np.random.default_rng(seed)
     draws = {name: rng.uniform(lo, hi, n_sites) for name, (lo, hi) in SITE_RANGES.items()}

@@ -12,7 +12,55 @@ import numpy as np
 from soilsciml.config import SOCFitConfig, SOCSimulationConfig
 from soilsciml.search.trial import TrialContext, TrialOutcome
 
-__all__ = ["fit_trial", "simulate_trial"]
+__all__ = ["check_fit_data", "check_simulate_data", "fit_trial", "simulate_trial"]
+
+#: ``[data]`` keys of the SOC trial kinds and what each holds.
+DATA_KEYS = {
+    "path": "the training dataset, a NetCDF file (soc_fit only, required)",
+    "engine": "the compute engine (default jax)",
+}
+
+
+def _check_data(data, required: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    """Required and known ``[data]`` keys, string values, a registered engine name."""
+    from soilsciml.engines import ENGINES
+
+    for key in required:
+        if key not in data:
+            raise ValueError(f"[data] {key} is required: {DATA_KEYS[key]}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown [data] key {unknown[0]!r}; valid keys: {', '.join(allowed)}")
+    for key in allowed:
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise ValueError(f"[data] {key} must be a non-empty string; got {data[key]!r}")
+    engine = data.get("engine", "jax")
+    if engine not in ENGINES:
+        raise ValueError(
+            f"[data] engine {engine!r} is not a registered engine; engines: {', '.join(ENGINES)}"
+        )
+
+
+def check_simulate_data(data) -> None:
+    """Check the ``[data]`` table of a ``soc_simulate`` grid: only ``engine``, registered.
+
+    Raises
+    ------
+    ValueError
+        Naming the key.
+    """
+    _check_data(data, required=(), allowed=("engine",))
+
+
+def check_fit_data(data) -> None:
+    """Check the ``[data]`` table of a ``soc_fit`` grid: ``path`` given, ``engine`` registered.
+
+    Raises
+    ------
+    ValueError
+        Naming the key.
+    """
+    _check_data(data, required=("path",), allowed=("path", "engine"))
 
 
 def simulate_trial(config: SOCSimulationConfig, context: TrialContext) -> dict[str, float]:
@@ -27,7 +75,7 @@ def simulate_trial(config: SOCSimulationConfig, context: TrialContext) -> dict[s
         Terminal profile statistics, ``soc_mean``, ``soc_variance``, ``soc_surface`` and
         ``soc_bottom`` (% and %^2); ``carbon_change`` (relative change of the depth-integrated
         SOC over the run, 1; zero for mass-conserving transport without sources);
-        ``solver_steps``, the accepted steps of the adaptive solver.
+        ``solver_steps``, the steps (accepted and rejected) of the adaptive solver.
     """
     from soilsciml.data.io import save_dataset
     from soilsciml.models.soc import total_carbon

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from soilsciml.config import SOCFitConfig, SolverConfig
+from soilsciml.config import HySoMiTrainConfig, SOCFitConfig, SolverConfig
 from soilsciml.engines.base import (
     AbstractEngine,
+    HySoMiFitOutput,
+    HySoMiTrainingData,
     PBMTrajectory,
     SOCFitOutput,
     SOCTrajectory,
@@ -18,6 +21,7 @@ from soilsciml.engines.base import (
     SOCUDEProblem,
     SolveStatus,
 )
+from soilsciml.engines.jax import hysomi_train as jax_hysomi
 from soilsciml.engines.jax import pbm as jax_pbm
 from soilsciml.engines.jax import soc as jax_soc
 from soilsciml.engines.jax import train as jax_train
@@ -85,3 +89,23 @@ class JaxEngine(AbstractEngine):
         self, problem: SOCUDEProblem, config: SOCFitConfig, progress: bool = True
     ) -> SOCFitOutput:
         return jax_train.fit(problem, config, progress)
+
+    def fit_hysomi(
+        self, data: HySoMiTrainingData, config: HySoMiTrainConfig, progress: bool = True
+    ) -> HySoMiFitOutput:
+        trained, history = jax_hysomi.train(
+            data.traits_train,
+            data.states_train,
+            data.traits_validation,
+            data.states_validation,
+            data.times,
+            config,
+            progress,
+        )
+        params, states, codes = self.predict_hysomi(trained, data.traits_test, data.times, config)
+        return HySoMiFitOutput(trained, history, params, states, codes)
+
+    def predict_hysomi(
+        self, trained: Any, traits: np.ndarray, times: np.ndarray, config: HySoMiTrainConfig
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return jax_hysomi.predict(trained, traits, times, config.solver, config.batch_size)

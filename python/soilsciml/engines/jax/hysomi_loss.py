@@ -31,7 +31,6 @@ __all__ = [
     "balanced",
     "masked_mean",
     "normalised",
-    "term_names",
 ]
 
 _CO2 = STATE_NAMES.index("CO2")
@@ -74,13 +73,6 @@ OBJECTIVES: dict[str, Objective] = {
     "all_states": _mse_all_states,
     "ml": _mse_co2,
 }
-
-
-def term_names(model: str, constraints: tuple[cons.Constraint, ...]) -> tuple[str, ...]:
-    """Names of the loss terms of ``model``, in order."""
-    if model == "hysomi":
-        return ("mse_co2", *(c.label for c in constraints))
-    return ("mse_all_states",) if model == "all_states" else ("mse_co2",)
 
 
 def adaptive(terms: jax.Array, scales: jax.Array, running: jax.Array):

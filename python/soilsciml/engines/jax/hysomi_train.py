@@ -28,7 +28,7 @@ import optax
 from tqdm.auto import tqdm
 
 from soilsciml.config import HySoMiTrainConfig, SolverConfig
-from soilsciml.engines.jax.hysomi_loss import OBJECTIVES, WEIGHTINGS, term_names
+from soilsciml.engines.jax.hysomi_loss import OBJECTIVES, WEIGHTINGS
 from soilsciml.engines.jax.hysomi_net import NormStatistics, TraitNetwork, init_statistics
 from soilsciml.engines.jax.pbm import simulate_states
 from soilsciml.models import constraints as cons
@@ -72,7 +72,7 @@ def skeleton(config: HySoMiTrainConfig, n_traits: int, n_times: int) -> TrainedM
     network = TraitNetwork(
         n_traits, n_out, config.width, config.depth, jax.random.PRNGKey(config.seed), dtype
     )
-    n_terms = len(term_names(config.model, _constraints(config)))
+    n_terms = len(cons.term_names(config.model, _constraints(config)))
     return TrainedModel(
         network=network,
         statistics=init_statistics(network),
