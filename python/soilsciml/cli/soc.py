@@ -32,8 +32,8 @@ dimensions (time, depth) or (site, time, depth):
   ph      soil pH (units "1"), 0-14, no NaN
   cec     cation exchange capacity, cmol(+)/kg (meq/100g accepted), no NaN
   clay    clay content, % (g/kg is converted), no NaN
-Every variable needs a 'units' attribute. A dataset with soc_clean (written by
-'soilsciml soc noise') also gets metrics against the clean truth.
+Every variable and the depth coordinate need a 'units' attribute. A dataset with
+soc_clean (written by 'soilsciml soc noise') also gets metrics against the clean truth.
 """
 
 
