@@ -4,10 +4,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import xarray as xr
 from matplotlib.figure import Figure
 
+from soilsciml.plots import InlineFigure
 from soilsciml.plots.soc import plot_drivers, plot_profiles
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_importing_the_figure_modules_loads_no_pyplot():
@@ -44,4 +48,23 @@ def test_figures_are_returned_and_written(tmp_path):
         assert isinstance(figure, Figure)
         path = tmp_path / "figure.png"
         figure.savefig(path, dpi=50)
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert path.read_bytes()[:8] == PNG
+        assert isinstance(figure, InlineFigure) and figure._repr_png_()[:8] == PNG
+
+
+def test_a_returned_figure_shows_as_an_image_in_jupyter():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from soilsciml.plots import new_figure\n"
+            "figure, axes = new_figure(figsize=(2, 2))\n"
+            "axes.plot([0, 1])\n"
+            "figure"
+        )
+    ]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    (output,) = notebook.cells[0].outputs
+    assert "image/png" in output["data"]
