@@ -34,6 +34,10 @@ dimensions (time, depth) or (site, time, depth):
   clay    clay content, % (g/kg is converted), no NaN
 Every variable and the depth coordinate need a 'units' attribute. A dataset with
 soc_clean (written by 'soilsciml soc noise') also gets metrics against the clean truth.
+
+With --profiles, INPUT is instead a table of measured layers (CSV, Excel, Parquet): one row
+per site, year and layer (top, bottom) with soc, ph, cec and clay, units in the header
+(see read_profiles and the docs' measured-profiles page).
 """
 
 
@@ -97,13 +101,39 @@ def _fit(args: argparse.Namespace) -> int:
     from soilsciml.soc.fit import fit_soc
 
     config = load_config(args.config, SOCFitConfig) if args.config else SOCFitConfig()
-    dataset = load_dataset(args.input)
-    result = fit_soc(dataset, config, engine=args.engine, progress=not args.quiet)
+    tabular = args.profiles or args.steady or config.data_settings.format == "profiles"
+    if tabular and args.input.suffix.lower() != ".nc":
+        from soilsciml.soc.profiles import read_profiles
+
+        dataset = read_profiles(args.input)
+    else:
+        dataset = load_dataset(args.input)
+    if args.steady:
+        from soilsciml.soc.steady import fit_soc_steady
+
+        result = fit_soc_steady(dataset, config, progress=not args.quiet)
+    else:
+        result = fit_soc(dataset, config, engine=args.engine, progress=not args.quiet)
     result.save(args.out)
     metrics = result.metrics()
-    summary = _summary(metrics, ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean"))
+    names = ("mse_noisy", "r2_noisy", "rmse_observed", "r2_observed", "mse_clean", "r2_clean")
+    summary = _summary(metrics, names)
     print(f"wrote {args.out}: {summary}; {result.status}: {result.message}")
     return 0 if result.status == "ok" else 1
+
+
+def _synthetic_profiles(args: argparse.Namespace) -> int:
+    from soilsciml.soc.profile_synthetic import synthetic_profiles, synthetic_steady_profiles
+
+    if args.steady:
+        table = synthetic_steady_profiles(args.sites, seed=args.seed)
+    else:
+        offsets = tuple(float(v) for v in args.campaigns.split(","))
+        table = synthetic_profiles(args.sites, offsets, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"wrote {args.out}: {len(table)} layers at {args.sites} sites")
+    return 0
 
 
 def _case_summary(run) -> str:
@@ -277,14 +307,46 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=FIT_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("input", type=Path, help="SOC dataset (NetCDF), see the description")
+    fit.add_argument(
+        "input",
+        type=Path,
+        help="SOC dataset (NetCDF, see the description), or a profile table with --profiles",
+    )
     fit.add_argument("--config", type=Path, help="SOCFitConfig as TOML (default: Case 4 setting)")
+    fit.add_argument(
+        "--profiles",
+        action="store_true",
+        help="INPUT is a table of measured layers (CSV, Excel, Parquet; see read_profiles); "
+        "same as [data] format = 'profiles'",
+    )
+    fit.add_argument(
+        "--steady",
+        action="store_true",
+        help="fit the steady state of the PDE to single-campaign profiles (implies --profiles)",
+    )
     fit.add_argument("--engine", default="jax", help=ENGINE_HELP)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument(
         "--out", type=Path, required=True, help="run folder: config, results, metrics, figures"
     )
     fit.set_defaults(handler=_fit)
+
+    synthetic = sub.add_parser(
+        "synthetic-profiles",
+        help="a profile table of the reference truth at irregular horizons and campaigns",
+    )
+    synthetic.add_argument("--sites", type=int, default=16, help="sites (default 16)")
+    synthetic.add_argument(
+        "--campaigns", default="0,20", help="years of the campaigns after the first (default 0,20)"
+    )
+    synthetic.add_argument(
+        "--steady", action="store_true", help="one campaign per site at the truth's steady state"
+    )
+    synthetic.add_argument(
+        "--seed", type=int, default=0, help="seed of the sites, horizons and noise (default 0)"
+    )
+    synthetic.add_argument("--out", type=Path, required=True, help="output CSV file")
+    synthetic.set_defaults(handler=_synthetic_profiles)
 
     case = sub.add_parser(
         "case",

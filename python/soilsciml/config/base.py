@@ -22,6 +22,7 @@ from soilsciml.config.domain import MAX_SEED, ConfigError, setting, settings
 __all__ = [
     "ADJOINTS",
     "DTYPES",
+    "MAX_MEMBERS",
     "MAX_SEED",
     "MAX_TOML_BYTES",
     "MAX_TOML_DEPTH",
@@ -41,6 +42,9 @@ T = TypeVar("T")
 SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
 ADJOINTS = ("checkpoint", "backsolve", "direct")
 DTYPES = ("float32", "float64")
+
+#: Most members an ensemble (SOC or HySoMi) may train.
+MAX_MEMBERS = 1000
 
 #: Largest TOML file a loader reads, in bytes.
 MAX_TOML_BYTES = 1_000_000
@@ -167,6 +171,10 @@ def replace_path(config: T, dotted: str, value: Any) -> T:
             f"unknown config key {dotted}; valid keys here: {', '.join(sorted(names))}"
         )
     current = getattr(config, head)
+    if rest and current is None:  # an optional section not given: start from its defaults
+        hint = typing.get_type_hints(type(config))[head]
+        section = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        current = section[0]() if section else None
     if rest:
         if not dataclasses.is_dataclass(current):
             raise ConfigError(f"config key {head} has no field {rest}")

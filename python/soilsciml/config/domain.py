@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import sys
 import types
 import typing
@@ -65,6 +66,7 @@ T = TypeVar("T")
 MAX_SEED = 2**32 - 1
 
 _DOMAIN_KEY = "soilsciml.domain"
+UNSUPPORTED = "unsupported type"
 _REGISTRY: list[type] = []
 _HINTS: dict[type, dict[str, Any]] = {}
 
@@ -159,13 +161,11 @@ class Domain:
 
     def violation(self, value: Any, kind: Any) -> str | None:
         """Why ``value`` is outside the domain of a setting of type ``kind`` (None if inside)."""
-        origin = typing.get_origin(kind)
-        if origin in (typing.Union, types.UnionType):
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
             if value is None:
                 return None
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-            origin = typing.get_origin(kind)
-        if origin is tuple:
+            kind = _plain_kind(kind)
+        if typing.get_origin(kind) is tuple:
             return self._tuple_violation(value, typing.get_args(kind)[0])
         if dataclasses.is_dataclass(kind):
             return None if isinstance(value, kind) else "wrong type"
@@ -186,7 +186,7 @@ class Domain:
                 return "not finite"
         if kind in (int, float):
             return self._bound_violation(value)
-        return None
+        return UNSUPPORTED
 
     def _bound_violation(self, value: Any) -> str | None:
         if self.gt is not None and not value > self.gt:
@@ -313,10 +313,16 @@ def check_domains(config: Any) -> None:
                 raise ConfigError(f"{qualified(cls, f.name)} has no declared domain")
             domain = Domain()
         value = getattr(config, f.name)
-        if domain.violation(value, kind) is not None:
+        problem = domain.violation(value, kind)
+        if problem == UNSUPPORTED:
+            raise ConfigError(
+                f"{qualified(cls, f.name)} has type {kind}, which a domain cannot check: use "
+                "int, float, str, bool, tuple[X, ...], X | None or a settings class"
+            )
+        if problem is not None:
             raise ConfigError(
                 f"{qualified(cls, f.name)} must be {domain.text(_plain_kind(kind))}; "
-                f"got {_shown(value)}{domain.hint(value)}"
+                f"got {reprlib.repr(value)}{domain.hint(value)}"
             )
 
 
@@ -324,11 +330,6 @@ def _plain_kind(kind: Any) -> Any:
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         return next(a for a in typing.get_args(kind) if a is not type(None))
     return kind
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def settings_classes() -> list[type]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import field
 
 from soilsciml.config.base import SolverConfig, _require
@@ -10,6 +11,8 @@ from soilsciml.config.domain import MAX_SEED, setting, settings
 __all__ = [
     "ACTIVATIONS",
     "BOUNDARIES",
+    "DATA_FORMATS",
+    "DRIVER_TIMES",
     "HEADS",
     "INPUT_SCALINGS",
     "MAX_OUTPUT_TIMES",
@@ -19,6 +22,7 @@ __all__ = [
     "SOC_TARGETS",
     "TRUTHS",
     "NoiseConfig",
+    "SOCDataConfig",
     "SOCFitConfig",
     "SOCGridConfig",
     "SOCInitialConfig",
@@ -170,7 +174,7 @@ def holdout_stride(holdout: str) -> int:
         and 2 <= int(holdout) <= 100_000,
         f"train.holdout must be 'none', 'every_fourth_depth' or a stride from 2 to 100000 as "
         "a string; "
-        f"got {holdout!r}",
+        f"got {reprlib.repr(holdout)}",
     )
     return int(holdout)
 
@@ -308,12 +312,49 @@ class SOCTrainConfig:
         holdout_stride(self.holdout)
 
 
+DATA_FORMATS = ("auto", "grid", "profiles")
+DRIVER_TIMES = ("interpolate", "constant")
+
+
+@settings("data")
+class SOCDataConfig:
+    """How a dataset becomes the model's depth grid and drivers.
+
+    Parameters
+    ----------
+    format : str
+        ``grid`` (SOC and drivers at every node of a uniform depth grid), ``profiles``
+        (measured layers on (site, time, layer), as read by
+        :func:`soilsciml.soc.profiles.read_profiles`) or ``auto`` (``profiles`` when the
+        dataset has a ``layer`` dimension).
+    nz : int
+        Nodes of the uniform model grid of profile data (both ends included).
+    depth : float
+        Depth of that grid in m; 0 takes the deepest layer bottom of the data.
+    spline_lambda : float
+        Smoothing parameter of the equal-area spline (Bishop et al. 1999; depths in cm as in
+        R's mpspline2) that carries the first campaign's SOC and every campaign's drivers onto
+        the grid; 0 reproduces every layer mean exactly.
+    drivers : str
+        Drivers between campaigns: ``interpolate`` (linear in time between a site's
+        campaigns, held beyond them) or ``constant`` (each site's mean over its campaigns).
+    """
+
+    format: str = setting("auto", choices=DATA_FORMATS)
+    nz: int = setting(30, ge=3, le=2000)
+    depth: float = setting(0.0, ge=0, le=100)
+    spline_lambda: float = setting(0.1, ge=0, le=1e6)
+    drivers: str = setting("interpolate", choices=DRIVER_TIMES)
+
+
 @settings()
 class SOCFitConfig:
     """The whole SOC UDE fit: networks, loss, optimisation, solver and transport.
 
     The transport settings must match how the data were made (or be the modeller's best
-    guess for real data); D and v are not learned.
+    guess for real data); D and v are not learned. ``data`` (None: the defaults of
+    :class:`SOCDataConfig`) says how a dataset maps onto the model grid; it is left out of the
+    saved config when None, so configs written before it existed read back unchanged.
     """
 
     network: SOCNetworkConfig = field(default_factory=SOCNetworkConfig)
@@ -321,3 +362,9 @@ class SOCFitConfig:
     train: SOCTrainConfig = field(default_factory=SOCTrainConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     transport: SOCTransportConfig = field(default_factory=SOCTransportConfig)
+    data: SOCDataConfig | None = setting(None)
+
+    @property
+    def data_settings(self) -> SOCDataConfig:
+        """``data``, or its defaults when not given."""
+        return self.data or SOCDataConfig()

@@ -8,7 +8,7 @@ converted to the canonical ones.
 
 Every variable and coordinate needs a ``units`` attribute (a string) and real numbers (float or
 integer dtype: no strings, booleans or complex numbers), within its physical bounds
-(:data:`SOC_VARIABLES`, :data:`COORDS`): SOC 0-100 %, pH 0-14, CEC 0-500 cmol/kg, clay
+(:data:`SOC_VARIABLES`, :data:`COORDS`): SOC 0-100 %, pH 0-14, CEC 0-500 cmol(+)/kg, clay
 0-100 %. A profile deeper than :data:`MAX_DEPTH_M` (10 m; often a depth in cm labelled ``m``)
 is refused unless the caller allows it (``max_depth`` argument, or a ``max_depth`` attribute
 on the depth coordinate, in m); a time span over :data:`MAX_YEARS` and more depth points than
@@ -104,21 +104,25 @@ SOC_VARIABLES: dict[str, VariableSpec] = {
     "soc": VariableSpec(
         "%",
         "soil organic carbon",
-        (("percent", 1.0), ("g/100g", 1.0), ("g/kg", 0.1)),
+        (("percent", 1.0), ("g/100g", 1.0), ("g/kg", 0.1), ("mg/g", 0.1)),
         minimum=0.0,
         maximum=100.0,
         allow_nan=True,
     ),
     "ph": VariableSpec("1", "soil pH", (("pH", 1.0), ("", 1.0)), minimum=0.0, maximum=14.0),
     "cec": VariableSpec(
-        "cmol/kg",
+        "cmol(+)/kg",
         "cation exchange capacity",
-        (("cmol(+)/kg", 1.0), ("meq/100g", 1.0)),
+        (("cmol/kg", 1.0), ("meq/100g", 1.0), ("mmol(+)/kg", 0.1), ("mmol/kg", 0.1)),
         minimum=0.0,
         maximum=500.0,
     ),
     "clay": VariableSpec(
-        "%", "clay content", (("percent", 1.0), ("g/kg", 0.1)), minimum=0.0, maximum=100.0
+        "%",
+        "clay content",
+        (("percent", 1.0), ("g/100g", 1.0), ("g/kg", 0.1)),
+        minimum=0.0,
+        maximum=100.0,
     ),
 }
 

@@ -162,10 +162,10 @@ class SOCUDEProblem:
         Times (yr) at which the drivers are sampled; linear interpolation in between, clamped
         outside.
     drivers : ndarray, shape (ntd, nz, 3) or (ntd, site, nz, 3)
-        pH (1), CEC (cmol/kg) and clay (%) in that order; time first, then site.
+        pH (1), CEC (cmol(+)/kg) and clay (%) in that order; time first, then site.
     targets : ndarray, shape (nt, nz) or (site, nt, nz)
         Observed SOC in %; NaN marks a missing observation. Site first, as in a dataset's
-        (site, time, depth).
+        (site, time, depth). With ``observation``, the last axis is the observed layers.
     diffusion, advection : float
         D in m2 yr-1 and v in m yr-1.
     boundary : str
@@ -173,6 +173,11 @@ class SOCUDEProblem:
     input_shift, input_scale : ndarray, shape (6,), optional
         Network input scaling ``(x - shift) / scale``. None: computed from this problem as
         ``network.input_scaling`` says; a trained model passes the scaling of its training data.
+    observation : ndarray, shape (n_obs, nz) or (site, n_obs, nz), optional
+        Observation operator of measured soil layers: row k maps the node values to the mean
+        of the piecewise-linear state over layer k (see
+        :func:`soilsciml.models.soc_layers.layer_mean_matrix`); the loss compares
+        ``observation @ state`` with ``targets``. None (default): the targets are the nodes.
     """
 
     depth: np.ndarray
@@ -186,6 +191,7 @@ class SOCUDEProblem:
     boundary: str
     input_shift: np.ndarray | None = None
     input_scale: np.ndarray | None = None
+    observation: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

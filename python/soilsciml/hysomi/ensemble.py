@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from soilsciml.config import HySoMiTrainConfig, load_config
+from soilsciml.config import MAX_MEMBERS, HySoMiTrainConfig, load_config
 from soilsciml.data.io import json_safe, json_text
 from soilsciml.hysomi.fit import (
     HIDDEN_STATES,
@@ -263,8 +263,8 @@ def fit_hysomi_ensemble(
         hidden pools to put a band on), or a saved member with other settings.
     """
     config = config or HySoMiTrainConfig()
-    if not isinstance(members, int) or members < 2:
-        raise ValueError(f"an ensemble needs at least 2 members; got {members!r}")
+    if isinstance(members, bool) or not isinstance(members, int) or not 2 <= members <= MAX_MEMBERS:
+        raise ValueError(f"an ensemble needs from 2 to {MAX_MEMBERS} members; got {members!r}")
     if config.model == "ml":
         raise ValueError("the 'ml' model predicts CO2 only; ensemble a PBM-based model")
     fits = []

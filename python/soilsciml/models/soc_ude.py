@@ -32,6 +32,7 @@ __all__ = [
     "collocation_field",
     "input_scaling",
     "layer_shapes",
+    "scaled_extent",
     "site_count",
     "target_layout",
 ]
@@ -59,11 +60,11 @@ def _as_one_profile(problem: SOCUDEProblem) -> SOCUDEProblem:
     sites = site_count(problem)
     if sites is None:
         return problem
-    nt, nz = problem.times.size, problem.depth.size
+    nt, n_obs = problem.times.size, np.shape(problem.targets)[-1]
     return dataclasses.replace(
         problem,
         initial=np.reshape(problem.initial, -1),
-        targets=np.swapaxes(problem.targets, 0, 1).reshape(nt, sites * nz),
+        targets=np.swapaxes(problem.targets, 0, 1).reshape(nt, sites * n_obs),
     )
 
 
@@ -100,6 +101,25 @@ INPUT_SCALINGS: dict[str, Callable[[SOCUDEProblem], tuple[np.ndarray, np.ndarray
 }
 
 
+def scaled_extent(problem: SOCUDEProblem, shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Largest |(x - shift) / scale| of each network input over the problem's data, shape (6,).
+
+    OC is taken over the observed targets; far beyond O(1) the networks saturate.
+    """
+    drivers = np.reshape(problem.drivers, (-1, 3))
+    columns = [
+        drivers[:, 0],
+        np.asarray(problem.targets)[np.isfinite(problem.targets)],
+        drivers[:, 1],
+        drivers[:, 2],
+        problem.depth,
+        problem.times,
+    ]
+    return np.array(
+        [np.max(np.abs((c - s) / k)) for c, s, k in zip(columns, shift, scale, strict=True)]
+    )
+
+
 def input_scaling(problem: SOCUDEProblem, network: SOCNetworkConfig) -> tuple[np.ndarray, ...]:
     """``(shift, scale)``, each shape (6,): the network sees ``(x - shift) / scale``.
 
@@ -122,7 +142,8 @@ class TargetLayout:
     save_times : ndarray, shape (ns,)
         Increasing times in yr, ``save_times[0]`` the start; ns >= 2.
     observed : ndarray, shape (ns, nz) or, for many sites, (ns, site, nz)
-        Target SOC in % aligned with ``save_times`` (0 where masked).
+        Target SOC in % aligned with ``save_times`` (0 where masked); with an observation
+        operator the last axis is the observed layers.
     mask : ndarray, shape of ``observed``
         1.0 where the misfit counts, 0.0 elsewhere.
     """
@@ -154,7 +175,7 @@ def _terminal(problem: SOCUDEProblem, loss: SOCLossConfig) -> TargetLayout:
             "loss.target='terminal' needs an observed profile after the first time; "
             "use loss.target='initial' when only the initial profile is observed"
         )
-    blank = np.full_like(problem.initial, np.nan)
+    blank = np.full_like(problem.targets[last], np.nan)
     return _layout([problem.times[0], problem.times[last]], [blank, problem.targets[last]])
 
 
@@ -168,7 +189,7 @@ def _trajectory(problem: SOCUDEProblem, loss: SOCLossConfig) -> TargetLayout:
 
 
 def _initial(problem: SOCUDEProblem, loss: SOCLossConfig) -> TargetLayout:
-    blank = np.full_like(problem.initial, np.nan)
+    blank = np.full_like(problem.targets[0], np.nan)
     t0 = problem.times[0]
     return _layout([t0, t0 + loss.epsilon_rollout], [blank, problem.targets[0]])
 
@@ -193,7 +214,7 @@ def target_layout(problem: SOCUDEProblem, loss: SOCLossConfig) -> TargetLayout:
     layout = TARGET_LAYOUTS[loss.target](_as_one_profile(problem), loss)
     if site_count(problem) is None:
         return layout
-    shape = (layout.save_times.size, site_count(problem), problem.depth.size)
+    shape = (layout.save_times.size, site_count(problem), np.shape(problem.targets)[-1])
     return TargetLayout(
         layout.save_times, layout.observed.reshape(shape), layout.mask.reshape(shape)
     )
@@ -223,10 +244,19 @@ def collocation_field(problem: SOCUDEProblem, loss: SOCLossConfig) -> Collocatio
 
     Local-linear regression with a Gaussian kernel of width ``collocation_bandwidth`` times the
     median spacing of the observed times (NaN observations get zero weight), then second-order
-    finite differences in time (``numpy.gradient``). Fewer than two observed times give an empty
-    field, so the collocation term is zero. For many sites ``soc`` and ``rate`` are
-    (m, site, nz).
+    finite differences in time (``numpy.gradient``). Fewer than two observed times, or layer
+    observations (``problem.observation``), give an empty field, so the collocation term is
+    zero. For many sites ``soc`` and ``rate`` are (m, site, nz).
     """
+    if problem.observation is not None:
+        if loss.lambda_coll > 0:
+            raise ValueError(
+                "loss.lambda_coll needs SOC observed at the model nodes; layer-mean (profile) "
+                "data have none: set loss.lambda_coll = 0"
+            )
+        sites = site_count(problem)
+        shape = (0, problem.depth.size) if sites is None else (0, sites, problem.depth.size)
+        return CollocationField(np.zeros(0), np.zeros(shape), np.zeros(shape))
     field = _collocation_one_profile(_as_one_profile(problem), loss)
     if site_count(problem) is None:
         return field

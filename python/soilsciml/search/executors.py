@@ -38,6 +38,9 @@ __all__ = [
 
 Outcome = tuple[Any, Any]
 
+#: Most worker processes an executor may start.
+MAX_WORKERS = 1024
+
 
 class AbstractExecutor(abc.ABC):
     """Runs a picklable function over jobs; use as a context manager to release workers."""
@@ -222,8 +225,8 @@ def make_executor(
         raise GridError(
             f"executor {name!r} needs the Python module(s) {', '.join(missing)}: {entry.enable}"
         )
-    if workers is not None and workers < 1:
-        raise GridError(f"workers must be >= 1; got {workers}")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise GridError(f"workers must be from 1 to {MAX_WORKERS}; got {workers}")
     if scheduler is not None and name != "dask":
         raise GridError(f"a scheduler address only applies to executor 'dask', not {name!r}")
     return entry.executor(workers=workers, scheduler=scheduler)

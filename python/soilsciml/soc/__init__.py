@@ -6,7 +6,9 @@ Public names are imported on first use (``import soilsciml.soc`` loads no JAX):
 - :func:`fit_soc`, :func:`load_soc_model`, :class:`SOCFitResult` (``soc.fit``): the UDE fit;
 - :func:`fit_soc_ensemble` (``soc.ensemble``), :func:`smooth_in_depth` (``soc.noise_aware``);
 - :func:`distil_soc_model` (``soc.distil``): symbolic forms of the learnt terms;
-- :func:`run_case` (``soc.cases``): the paper's six cases; :func:`run_demo` (``soc.demo``).
+- :func:`run_case` (``soc.cases``): the paper's six cases; :func:`run_demo` (``soc.demo``);
+- :func:`read_profiles` (``soc.profiles``), :func:`fit_soc_steady` (``soc.steady``),
+  :func:`synthetic_profiles` (``soc.profile_synthetic``): measured soil profiles.
 """
 
 from soilsciml._lazy import lazy_namespace
@@ -22,6 +24,9 @@ _NAMES = {
     "distil_soc_model": "soilsciml.soc.distil",
     "run_case": "soilsciml.soc.cases",
     "run_demo": "soilsciml.soc.demo",
+    "read_profiles": "soilsciml.soc.profiles",
+    "fit_soc_steady": "soilsciml.soc.steady",
+    "synthetic_profiles": "soilsciml.soc.profile_synthetic",
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_namespace(__name__, _NAMES, globals())

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from soilsciml.config import SOCFitConfig
+from soilsciml.config import MAX_MEMBERS, SOCFitConfig
 from soilsciml.metrics import BAND_LOWER as LOWER
 from soilsciml.metrics import BAND_UPPER as UPPER
 from soilsciml.metrics import interval_coverage, regression_metrics
@@ -152,10 +152,12 @@ def fit_soc_ensemble(
     progress : bool
         Progress bars of each member's fit.
     """
-    if not isinstance(members, int) or members < 2:
-        raise ValueError(f"members must be an integer >= 2; got {members!r}")
-    if noise_eta is not None and noise_eta < 0:
-        raise ValueError(f"noise_eta must be >= 0; got {noise_eta}")
+    if isinstance(members, bool) or not isinstance(members, int) or not 2 <= members <= MAX_MEMBERS:
+        raise ValueError(f"members must be an integer from 2 to {MAX_MEMBERS}; got {members!r}")
+    if noise_eta is not None and not 0 <= noise_eta <= 1:
+        raise ValueError(
+            f"noise_eta must be a relative level from 0 to 1 (0.07 for 7 %); got {noise_eta}"
+        )
     config = config or SOCFitConfig()
     fits = []
     for k in range(members):

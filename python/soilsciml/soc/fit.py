@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from soilsciml import __version__
-from soilsciml.config import SOCFitConfig, load_config, save_config, to_dict
+from soilsciml.config import ConfigError, SOCFitConfig, load_config, save_config, to_dict
 from soilsciml.data.io import json_text
 from soilsciml.data.schema import DatasetError, validate_soc_dataset
 from soilsciml.engines import get_engine
@@ -26,7 +27,8 @@ from soilsciml.engines.base import SOCUDEProblem
 from soilsciml.metrics import depth_residuals, metrics_markdown, regression_metrics
 from soilsciml.models import soc as model
 from soilsciml.models import soc_ude
-from soilsciml.soc import noise_aware
+from soilsciml.soc import noise_aware, profile_fit
+from soilsciml.soc.profiles import is_profile_dataset
 
 __all__ = [
     "SOCFitResult",
@@ -50,12 +52,23 @@ def problem_from_dataset(
     a multi-site problem (initial (site, nz), drivers (time, site, nz, 3), targets (site,
     time, nz); see :class:`~soilsciml.engines.base.SOCUDEProblem`).
 
+    A profile dataset (a ``layer`` dimension, see :func:`soilsciml.soc.read_profiles`) gives
+    a multi-site problem on the uniform grid of ``config.data`` with a layer observation
+    operator (:func:`soilsciml.soc.profile_fit.profile_problem`).
+
     Raises
     ------
     DatasetError
         For an invalid dataset, a non-uniform depth grid or missing values in an initial
         profile.
     """
+    if is_profile_dataset(ds):
+        return profile_fit.profile_problem(ds, config, scaling)[0]
+    if config.data_settings.format == "profiles":
+        raise DatasetError(
+            "data.format = 'profiles' needs a profile dataset (dims site, time, layer); "
+            "read the table with soilsciml.soc.read_profiles"
+        )
     ds = validate_soc_dataset(ds)
     depth = ds["depth"].values
     spacing = np.diff(depth)
@@ -137,6 +150,8 @@ class SOCModel:
 
     def _predict(self, dataset: xr.Dataset, extra_times: np.ndarray):
         """:meth:`predict`, plus SOC at ``extra_times`` (yr) from the same single solve."""
+        if is_profile_dataset(dataset):
+            return self._predict_profiles(dataset), None
         problem = self.problem(dataset)
         _check_sites(problem, self.engine)
         times = np.union1d(problem.times, extra_times)
@@ -159,6 +174,22 @@ class SOCModel:
             soilsciml_version=__version__,
         )
         return out, trajectory.soc[..., np.searchsorted(times, extra_times), :]
+
+    def _predict_profiles(self, dataset: xr.Dataset) -> xr.Dataset:
+        """Layer means at every time of a profile dataset from each site's first campaign."""
+        scaling = (self.input_shift, self.input_scale)
+        problem, grid = profile_fit.profile_problem(dataset, self.config, scaling)
+        _check_sites(problem, self.engine)
+        trajectory = get_engine(self.engine).predict_soc(problem, self.weights, self.config)
+        lam = self.config.data_settings.spline_lambda
+        out = profile_fit.profile_predictions(dataset, problem, grid, trajectory, lam)
+        out.attrs.update(
+            solve_status=str(trajectory.status),
+            solver_steps=trajectory.num_steps,
+            engine=self.engine,
+            soilsciml_version=__version__,
+        )
+        return out
 
     def save(self, path: str | Path) -> Path:
         """Write ``config.toml`` and ``weights.npz`` (weights and input scaling) to ``path``."""
@@ -246,6 +277,27 @@ class SOCFitResult:
         (``*_trajectory``), residuals by depth, failed solves and wall time."""
         ds = self.predictions
         out = {"target": self.model.config.loss.target}
+        if is_profile_dataset(ds):
+            out.update(profile_fit.profile_scores(ds))
+        else:
+            out.update(self._grid_scores())
+        learned = self.solver_stats.get("loss_parameters", {})
+        out.update({f"learned_{name}": value for name, value in learned.items()})
+        out.update(
+            failed_solves=self.failed_solves,
+            wall_time_s=self.wall_time_s,
+            status=self.status,
+            message=self.message,
+            final_loss=self.solver_stats.get("final_loss"),
+            iterations={k: len(v) for k, v in self.history.items()},
+            stop_reasons=self.stop_reasons,
+        )
+        return out
+
+    def _grid_scores(self) -> dict:
+        """The scores of :meth:`metrics` of a fit on the model grid."""
+        ds = self.predictions
+        out = {}
         fitted = ds["soc_fit_pred"].values
         references = {"noisy": ds["soc_fit_obs"].values}
         after_start = {"time": slice(1, None)}
@@ -270,25 +322,19 @@ class SOCFitResult:
             "against": "clean" if "clean" in references else "noisy",
         }
         out.update(noise_aware.holdout_metrics(ds, self.model.config))
-        learned = self.solver_stats.get("loss_parameters", {})
-        out.update({f"learned_{name}": value for name, value in learned.items()})
-        out.update(
-            failed_solves=self.failed_solves,
-            wall_time_s=self.wall_time_s,
-            status=self.status,
-            message=self.message,
-            final_loss=self.solver_stats.get("final_loss"),
-            iterations={k: len(v) for k, v in self.history.items()},
-            stop_reasons=self.stop_reasons,
-        )
         return out
 
     def figures(self) -> dict:
         """Named matplotlib figures of the fit (see :mod:`soilsciml.plots.soc`); of the first
-        site for a multi-site fit."""
+        site for a multi-site fit, of every site for profile data
+        (:mod:`soilsciml.plots.soc_profiles`)."""
         from soilsciml.plots.soc import fit_figures
 
         ds = self.predictions
+        if is_profile_dataset(ds):
+            from soilsciml.plots.soc_profiles import profile_figures
+
+            return profile_figures(ds, self.history)
         return fit_figures(ds.isel(site=0) if "site" in ds.dims else ds, self.history)
 
     def save(self, path: str | Path, figures: bool = True) -> Path:
@@ -329,7 +375,10 @@ def write_report(path: Path, metrics: dict, figures: dict) -> Path:
 
 def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SOCModel):
     """Predictions on the dataset's grid and, from the same solve, at the loss's target times
-    next to their targets (and the clean truth) on (fit_time, depth)."""
+    next to their targets (and the clean truth) on (fit_time, depth); for profile data the
+    predicted layer means at every campaign (:meth:`SOCModel.predict`)."""
+    if is_profile_dataset(dataset):
+        return soc_model.predict(dataset)
     layout = soc_ude.target_layout(problem, soc_model.config.loss)
     rows = layout.mask.reshape(layout.save_times.size, -1).any(axis=1)
     predictions, predicted = soc_model._predict(dataset, layout.save_times[rows])
@@ -354,6 +403,29 @@ def _predict_with_fit(dataset: xr.Dataset, problem: SOCUDEProblem, soc_model: SO
     return predictions.merge(xr.Dataset(out, coords={"fit_time": fit_time}))
 
 
+#: Largest |scaled input| of the ``paper`` input scaling that is only warned about; beyond
+#: ``_PAPER_REFUSED`` the fit is refused (tanh and GELU saturate far from O(1) inputs).
+_PAPER_WARNED, _PAPER_REFUSED = 4.0, 10.0
+
+
+def _check_input_range(problem: SOCUDEProblem, config: SOCFitConfig, scaling) -> None:
+    """Refuse (or warn about) the fixed ``paper`` scaling on data far outside its range."""
+    if config.network.input_scaling != "paper":
+        return
+    extent = soc_ude.scaled_extent(problem, *scaling)
+    worst = int(np.argmax(extent))
+    name = soc_ude.INPUTS[worst]
+    message = (
+        f"network.input_scaling = 'paper' puts the data's {name} at up to {extent[worst]:.3g} "
+        "(the networks expect O(1) inputs; real CEC is 5-40 cmol(+)/kg, the paper's 0.3-0.8)"
+    )
+    advice = "; use network.input_scaling = 'standardise' (scaling from the data)"
+    if extent[worst] > _PAPER_REFUSED:
+        raise ConfigError(message + advice)
+    if extent[worst] > _PAPER_WARNED:
+        warnings.warn(message + advice, UserWarning, stacklevel=3)
+
+
 def fit_soc(
     dataset: xr.Dataset,
     config: SOCFitConfig | None = None,
@@ -372,7 +444,9 @@ def fit_soc(
     dataset : xarray.Dataset
         ``soc`` (%, NaN allowed after the first time), ``ph``, ``cec``, ``clay`` on (time,
         depth), or on (site, time, depth) for many sites fitted together in one batched solve
-        (JAX engine); optional ``soc_clean`` for metrics against the clean truth.
+        (JAX engine); optional ``soc_clean`` for metrics against the clean truth. Or measured
+        profiles on (site, time, layer) from :func:`soilsciml.soc.read_profiles`: layer
+        means at sparse campaigns, compared with the layer means of the model state.
     config : SOCFitConfig, optional
         Networks, loss, optimiser, solver and transport (defaults: the paper's Case 4 setting).
     engine : str
@@ -412,6 +486,10 @@ def fit_soc(
         jax_sites.check_chunking(problem, config, executor, site_chunks)
     soc_ude.target_layout(problem, config.loss)  # a target the data cannot give fails here
     scaling = soc_ude.input_scaling(problem, config.network)
+    _check_input_range(problem, config, scaling)
+    if problem.observation is not None:
+        soc_ude.collocation_field(problem, config.loss)  # lambda_coll > 0 fails here
+        profile_fit.warn_if_unconstrained(problem, config.network)
     problem = dataclasses.replace(problem, input_shift=scaling[0], input_scale=scaling[1])
     start = time.perf_counter()
     if chunked:

@@ -124,7 +124,7 @@ def simulate_soc(config: SOCSimulationConfig | None = None, engine: str = "jax")
     Returns
     -------
     xarray.Dataset
-        ``soc`` (%), ``ph``, ``cec`` (cmol/kg) and ``clay`` (%) on (time, depth), the drivers
+        ``soc`` (%), ``ph``, ``cec`` (cmol(+)/kg) and ``clay`` (%) on (time, depth), the drivers
         sampled at the output times, and every setting in ``attrs``.
     """
     config = config or SOCSimulationConfig()
@@ -167,7 +167,7 @@ def simulate_soc_sites(
         for p, c, k in zip(draws["ph0"], draws["cec0"], draws["clay0"], strict=True)
     )
     ds = _simulate(config, engine, draws["surface"], drivers)
-    units = {"ph0": "1", "cec0": "cmol/kg", "clay0": "%", "surface": "%"}
+    units = {"ph0": "1", "cec0": "cmol(+)/kg", "clay0": "%", "surface": "%"}
     for name, values in draws.items():
         ds[f"site_{name}"] = ("site", values, {"units": units[name], "long_name": f"site {name}"})
     ds = ds.assign_coords(site=("site", np.arange(n_sites), {"long_name": "site index"}))

@@ -57,6 +57,7 @@ _SITE_AXES = {
     "mask": 1,
     "colloc_soc": 1,
     "colloc_rate": 1,
+    "observation": 0,
 }
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "loss_terms",
     "model_data",
     "network",
+    "observe",
     "prepare_data",
     "rates",
     "safe_loss",
@@ -197,7 +198,7 @@ def prepare_data(problem: SOCUDEProblem, config: SOCFitConfig, dtype: str, fit_i
     colloc = soc_ude.collocation_field(problem, config.loss)
     loss = config.loss
     stride = holdout_stride(config.train.holdout)
-    holdout = np.zeros(problem.depth.size)
+    holdout = np.zeros(layout.observed.shape[-1])
     if stride:
         holdout[stride // 2 :: stride] = 1.0
     arrays = {
@@ -217,6 +218,8 @@ def prepare_data(problem: SOCUDEProblem, config: SOCFitConfig, dtype: str, fit_i
         "lambda_wd": loss.lambda_wd,
         "fit_id": fit_id,
     }
+    if problem.observation is not None:
+        arrays["observation"] = problem.observation
     return {**model_data(problem, config, dtype), **_as_arrays(arrays, dtype)}
 
 
@@ -286,10 +289,21 @@ def _split_aux(weights: dict) -> tuple[dict, dict]:
     return {k: v for k, v in weights.items() if k not in aux}, aux
 
 
+def observe(ys: jax.Array, data: dict) -> jax.Array:
+    """What the targets measure of the states ``ys`` (save time, [site,] node): the states
+    themselves, or their layer means when ``data`` has an ``observation`` operator."""
+    if "observation" not in data:
+        return ys
+    if ys.ndim == 2:
+        return ys @ data["observation"].T
+    return jnp.einsum("tsz,soz->tso", ys, data["observation"])
+
+
 def holdout_misfit(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
     """MSE at the held-out depths (``data["holdout"]``) of the loss's target profiles."""
     network_weights, _ = _split_aux(weights)
     ys, code, _ = trajectory(network_weights, data, data["save_times"], static)
+    ys = observe(ys, data)
     misfit = _mse(ys - data["observed"], data["mask"] * data["holdout"], ys, data)
     return jnp.where((code == 0) & jnp.isfinite(misfit), misfit, PENALTY)
 
@@ -312,6 +326,7 @@ def loss_terms(weights: dict, data: dict, static: UDEStatic):
     """
     weights, aux = _split_aux(weights)
     ys, code, stats = trajectory(weights, data, data["save_times"], static)
+    ys = observe(ys, data)
     train_mask = data["mask"] * (1.0 - data["holdout"])
     misfit = _data_misfit(ys - data["observed"], train_mask, ys, {**data, **aux}, static)
     decay = sum(jnp.sum(w**2) for w in jax.tree_util.tree_leaves(weights))
