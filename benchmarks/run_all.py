@@ -8,9 +8,10 @@ contender's process. Machine, versions, thread settings, date and load averages 
     python benchmarks/run_all.py [--quick] [--only GROUP ...] [--out benchmarks/results.md]
 
 ``--quick`` runs fewer repeats (for a smoke test, not for the record). ``--only`` re-runs the
-named groups (``soc``, ``hysomi_epoch``, ``generate``, ``grid``) and takes the others from
-their JSON files of an earlier run in ``benchmarks/out``; every row states when it was
-measured and the load average then, and the contenders of one ratio always run together.
+named groups (``soc``, ``hysomi_epoch``, ``hysomi_run``, ``generate``, ``grid``) and takes
+the others from their JSON files of an earlier run in ``benchmarks/out``; every row states
+when it was measured and the load average then, and the contenders of one ratio always run
+together.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ LEGACY_XLA = "--xla_cpu_use_thunk_runtime=false"
 JAX_STEP = ("--contender", "jax", "--repeats")
 
 
-GROUPS = ("soc", "hysomi_epoch", "generate", "grid")
+GROUPS = ("soc", "hysomi_epoch", "hysomi_run", "generate", "grid")
+#: Largest CPU time of a whole 300-epoch HySoMi run (issue 15), s.
+HYSOMI_RUN_TARGET_S = 60.0
 
 
 def run(name: str, script: str, args: list[str], out: Path, env: dict | None = None) -> dict:
@@ -85,6 +88,39 @@ def _row(label, ours, peer, target, unit_name="s", unit=1.0) -> str:
         f"{peer.get('contender', '-')}: {_stats(peer, unit)} | {ratio:.1f}x | >= {target}x | "
         f"{met} | {compile_s} | {rss} | {when} |"
     )
+
+
+def _whole_run(ours: dict, baseline: dict, check: dict) -> list[str]:
+    """The whole-run row: CPU time of a HySoMi run against the target, the earlier settings
+    per epoch, and the loss and gradient check against a tight reference."""
+    if "error" in ours:
+        return [f"HySoMi whole run: failed: {ours['error']}"]
+    met = "yes" if ours["epochs"] >= 300 and ours["cpu_s"] <= HYSOMI_RUN_TARGET_S else "no"
+    lines = [
+        "| whole run | CPU (s) | wall (s) | CPU per epoch (s) | target | met | measured |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, r in (("HySoMi, defaults", ours), ("HySoMi, earlier settings", baseline)):
+        if "error" in r:
+            lines.append(f"| {label} | failed: {r['error']} | | | | | |")
+            continue
+        target = f"<= {HYSOMI_RUN_TARGET_S:g} s CPU for 300 epochs" if r is ours else "-"
+        lines.append(
+            f"| {label}, {r['epochs']} epochs (compile included) | {r['cpu_s']:.1f} | "
+            f"{r['wall_s']:.1f} | {r['cpu_per_epoch_s']:.2f} | {target} | "
+            f"{met if r is ours else '-'} | {r.get('measured_at', '-')} "
+            f"(load {r.get('load_average', float('nan')):.1f}) |"
+        )
+    if "error" not in check:
+        lines += [
+            "",
+            f"- Whole-run check, first batch at the initial weights against rtol 1e-9: loss "
+            f"{check['loss_relative_difference_default']:.1e} (defaults) and "
+            f"{check['loss_relative_difference_baseline']:.1e} (earlier), gradient "
+            f"{check['gradient_relative_difference_default']:.1e} and "
+            f"{check['gradient_relative_difference_baseline']:.1e} (relative L2).",
+        ]
+    return lines
 
 
 def _machine() -> list[str]:
@@ -181,6 +217,21 @@ def main(argv: list[str] | None = None) -> None:
                 None,
             ),
         ],
+        "hysomi_run": [
+            ("hyrun_check", "hysomi_run.py", ["--contender", "check", *inputs], None),
+            (
+                "hyrun_jax",
+                "hysomi_run.py",
+                ["--contender", "jax", "--epochs", n(300, 10), *inputs],
+                None,
+            ),
+            (
+                "hyrun_baseline",
+                "hysomi_run.py",
+                ["--contender", "baseline", "--epochs", n(30, 5), *inputs],
+                None,
+            ),
+        ],
         "generate": [
             (
                 "gen_jax",
@@ -208,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
                     if stored.exists()
                     else {"error": "not run (no earlier result)"}
                 )
-            elif group == "hysomi_epoch" and hysomi_training is None:
+            elif group.startswith("hysomi") and hysomi_training is None:
                 res[name] = {"error": "HySoMi training (engines/jax_hysomi_train.py) is not here"}
             else:
                 res[name] = run(name, script, script_args, work, env)
@@ -258,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
         ),
         _row("HySoMi training epoch", res["hy_jax"], res["hy_torch"], 10),
         _row("HySoMi generation per draw", res["gen_jax"], res["gen_scipy"], 20, "ms", 1e3),
+        "",
+        *_whole_run(res["hyrun_jax"], res["hyrun_baseline"], res["hyrun_check"]),
         "",
         "Same loss for the same weights (checked before timing):",
         "",

@@ -18,8 +18,9 @@ def test_importing_the_figure_modules_loads_no_pyplot():
     code = (
         "import sys, matplotlib\n"
         "backend = dict.__getitem__(matplotlib.rcParams, 'backend')\n"
-        "import soilsciml.plots.soc, soilsciml.plots.hysomi, soilsciml.plots.distil, "
-        "soilsciml.plots.calibration\n"
+        "import importlib, pkgutil, soilsciml.plots\n"
+        "for module in pkgutil.iter_modules(soilsciml.plots.__path__):\n"
+        "    importlib.import_module(f'soilsciml.plots.{module.name}')\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
         "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend\n"
     )

@@ -12,6 +12,7 @@ from soilsciml.config import (
     GENERATOR_ACTIVATIONS,
     HYSOMI_MODELS,
     LOSS_WEIGHTINGS,
+    SELECTIONS,
     SOLVERS,
     ConfigError,
     HySoMiCalibrationConfig,
@@ -162,6 +163,7 @@ def _train_config(args: argparse.Namespace) -> HySoMiTrainConfig:
         loss_weighting=args.loss_weighting,
         epochs=args.epochs,
         patience=args.patience,
+        selection=args.selection,
         batch_size=args.batch_size,
         width=args.width,
         depth=args.depth,
@@ -219,7 +221,13 @@ def _experiment(args: argparse.Namespace) -> int:
     from soilsciml.hysomi.experiments import run_experiment
 
     table, records = run_experiment(
-        args.name, args.out, quick=args.quick, progress=not args.quiet, jobs=args.jobs
+        args.name,
+        args.out,
+        quick=args.quick,
+        progress=not args.quiet,
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     print(table, end="")
     print(f"wrote {args.out / (args.name + '.md')} ({len(records)} records)")
@@ -245,6 +253,12 @@ def _add_train_options(parser: argparse.ArgumentParser, first_seed: bool = False
     )
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (300)")
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early stopping")
+    parser.add_argument(
+        "--selection",
+        choices=SELECTIONS,
+        default=defaults.selection,
+        help="validation criterion of early stopping and the epoch kept",
+    )
     parser.add_argument(
         "--batch-size", type=int, default=defaults.batch_size, help="samples per step (256)"
     )
@@ -394,10 +408,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_train_options(ens, first_seed=True)
     ens.set_defaults(handler=_ensemble)
 
-    experiment = sub.add_parser("experiment", help="run a named experiment of the paper")
+    experiment = sub.add_parser(
+        "experiment",
+        help="run or resume a named experiment of the paper (a grid of hysomi_fit trials)",
+        description="Run the experiment's trials as a grid in OUT/grid (rerunning skips "
+        "finished trials), then write OUT/NAME.md, OUT/NAME.json and its figures.",
+    )
     experiment.add_argument("name", choices=EXPERIMENT_NAMES, help="experiment recipe")
     experiment.add_argument("--quick", action="store_true", help="small data, few epochs")
-    experiment.add_argument("--jobs", type=int, default=1, help="runs trained at once")
+    experiment.add_argument(
+        "--executor",
+        default="inprocess",
+        metavar="NAME",
+        help="where the trials run: inprocess (default), processes or dask",
+    )
+    experiment.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
+    )
+    experiment.add_argument(
+        "--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (with dask)"
+    )
     experiment.add_argument("--quiet", action="store_true", help="no progress bars")
     experiment.add_argument("--out", type=Path, required=True, help="experiment folder")
     experiment.set_defaults(handler=_experiment)

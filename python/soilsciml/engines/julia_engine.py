@@ -288,7 +288,10 @@ def hysomi_fit_output(result: Any) -> HySoMiFitOutput:
     """A Julia ``fit_hysomi`` NamedTuple as a :class:`HySoMiFitOutput` (the trained model is
     the dict of flat weights that ``predict_hysomi`` takes back)."""
     history = julia_runtime.to_numpy_dict(result.history)
-    history["failed_solves"] = history["failed_solves"].astype(np.int64)
+    for name in ("failed_solves", "validation_failed"):
+        history[name] = history[name].astype(np.int64)
+    # one value in Julia; 0-d, as the JAX engine records it
+    history["best_epoch"] = np.asarray(int(history["best_epoch"].item()))
     return HySoMiFitOutput(
         trained=julia_runtime.to_numpy_dict(result.weights),
         history=history,

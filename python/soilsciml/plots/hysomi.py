@@ -114,11 +114,15 @@ def ensemble_bands(ensemble: xr.Dataset, sample: int = 0) -> Figure:
 
 
 def training_curves(predictions: xr.Dataset) -> Figure:
-    """Training and validation loss per epoch, and the validation loss terms (log scale)."""
+    """Training and validation objective per epoch, and the validation loss terms with the
+    selection criterion (log scale); the dotted line marks the epoch kept."""
     fig, (ax_loss, ax_terms) = new_figure(1, 2, figsize=(10, 3.8))
     epoch = predictions["epoch"].values
     ax_loss.plot(epoch, predictions["train_loss"].values, label="training")
     ax_loss.plot(epoch, predictions["validation_loss"].values, label="validation")
+    if "selection" in predictions:
+        ax_terms.plot(epoch, predictions["selection"].values, "k", lw=2, label="criterion")
+        ax_terms.axvline(predictions.attrs.get("best_epoch", epoch[-1]), color="grey", ls=":")
     ax_loss.axvline(predictions.attrs.get("best_epoch", epoch[-1]), color="grey", ls=":")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")

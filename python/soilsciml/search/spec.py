@@ -113,6 +113,26 @@ TRIAL_KINDS: dict[str, TrialKind] = {
         ),
         check_data="soilsciml.soc.trials:check_fit_data",
     ),
+    "hysomi_fit": TrialKind(
+        trial="soilsciml.hysomi.trials:fit_trial",
+        config="soilsciml.config:HySoMiTrialConfig",
+        select=("selection", "min"),
+        metrics=(
+            "selection",
+            "l1_params*",
+            "mse_*",
+            "constraint_sum*",
+            "violation_*",
+            "pass_rate_*",
+            "n_test*",
+            "n_failed*",
+            "epochs_run",
+            "best_epoch",
+            "wall_time_s",
+            "cpu_time_s",
+        ),
+        check_data="soilsciml.hysomi.trials:check_fit_data",
+    ),
 }
 
 
