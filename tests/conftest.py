@@ -24,7 +24,10 @@ if os.environ.get("CI"):
 
 @pytest.fixture(scope="session")
 def reference_dataset():
-    """The spec's reference truth: Nz 30, 50 years, D = v = 1e-3, mirror boundaries."""
+    """The documented reference truth: Nz 30, 50 years, D = v = 1e-3, mirror boundaries.
+
+    See docs/science/soc-ude.md#soc-truth.
+    """
     from soilsciml.soc.simulate import simulate_soc
 
     return simulate_soc()

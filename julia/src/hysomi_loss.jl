@@ -64,7 +64,7 @@ const MODEL_KINDS = Dict{String,Any}(
     "ml" => MLKind(),
 )
 
-"""Uncertainty weighting: `sum_k terms_k / (2 s_k^2) + ln(1 + s_k^2)` (spec section 4)."""
+"""Uncertainty weighting: `sum_k terms_k / (2 s_k^2) + ln(1 + s_k^2)` (docs/science/hysomi.md#hysomi-loss)."""
 adaptive(terms, scales, running) =
     (sum(terms ./ (2 .* scales .^ 2) .+ log1p.(scales .^ 2)), running)
 

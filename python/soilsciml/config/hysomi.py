@@ -47,7 +47,9 @@ GENERATOR_ACTIVATIONS = ("relu", "tanh")
 
 @settings("constraints")
 class HySoMiConstraintConfig:
-    """Which HySoMi constraint set applies and how it is thresholded (spec section 3).
+    """Which HySoMi constraint set applies and how it is thresholded.
+
+    See [HySoMi science: constraints][hysomi-constraints].
 
     Parameters
     ----------
@@ -90,7 +92,7 @@ class HySoMiConstraintConfig:
 
 @settings()
 class HySoMiGeneratorConfig:
-    """The synthetic HySoMi trait dataset (spec section 5).
+    """The synthetic HySoMi trait dataset ([HySoMi science: dataset][hysomi-dataset]).
 
     Parameters
     ----------
@@ -185,7 +187,9 @@ def _initial_pools() -> tuple[float, ...]:
 
 @settings()
 class HySoMiCalibrationConfig:
-    """Calibration of the HySoMi PBM parameters to incubation series (spec section 7).
+    """Calibration of the HySoMi PBM parameters to incubation series.
+
+    See [HySoMi science: real data][hysomi-real-data].
 
     Parameters
     ----------
@@ -244,7 +248,9 @@ STEP_CONTROLLERS = ("pi", "integral")
 
 @settings()
 class HySoMiTrainConfig:
-    """Training of one compared HySoMi model on a trait dataset (spec sections 4 and 6).
+    """Training of one compared HySoMi model on a trait dataset.
+
+    See [HySoMi science: loss][hysomi-loss] and [models][hysomi-models].
 
     Parameters
     ----------

@@ -222,7 +222,7 @@ def pbm_arguments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """``(params, initial, times, settings)`` for ``SoilSciML.simulate_pbm``, shapes checked.
 
-    The fixed sorption constants take Julia's defaults, the spec's values (settings section
+    The fixed sorption constants take Julia's defaults, the documented values (settings section
     ``physics`` overrides them).
     """
     params = julia_runtime.float_array(np.atleast_2d(params), "params", (None, PBM_PARAMETERS))

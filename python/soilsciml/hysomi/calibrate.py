@@ -1,4 +1,4 @@
-"""Calibrate the HySoMi PBM to incubation series (spec section 7).
+"""Calibrate the HySoMi PBM to incubation series ([HySoMi science: real data][hysomi-real-data]).
 
 Without traits, the 13 parameters of each series are free variables inside the box, fitted to
 its cumulative CO2 (and biomass, where observed) under a constraint set (the real-data set by
@@ -358,7 +358,7 @@ def write_calibration(
     result: xr.Dataset, config: HySoMiCalibrationConfig, run_dir: str | Path
 ) -> list[Path]:
     """Write ``fit.json``, ``results.nc``, ``config.toml`` and ``fit_<series>.png``."""
-    from soilsciml.plots.calibration import close, plot_calibration
+    from soilsciml.plots.calibration import plot_calibration
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -370,6 +370,5 @@ def write_calibration(
         figure = plot_calibration(result, name)
         path = run_dir / f"fit_{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(name))}.png"
         figure.savefig(path, dpi=120)
-        close(figure)
         paths.append(path)
     return paths

@@ -378,8 +378,6 @@ def run_experiment(
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    import matplotlib.pyplot as plt
-
     from soilsciml.search import run_grid
 
     recipe = EXPERIMENTS[name](QUICK if quick else FULL)
@@ -411,5 +409,4 @@ def run_experiment(
     for key, draw in recipe.figures.items():
         fig = draw(records)
         fig.savefig(out / f"{name}_{key}.png", dpi=110)
-        plt.close(fig)
     return table, records

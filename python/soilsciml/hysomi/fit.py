@@ -330,8 +330,6 @@ def predict_split(result: HySoMiFitResult, ds: xr.Dataset, split: str = "test") 
 
 def write_run(result: HySoMiFitResult, directory: str | Path) -> Path:
     """Save a run (:meth:`HySoMiFitResult.save`) and its figures as PNG files."""
-    import matplotlib.pyplot as plt
-
     from soilsciml.plots import hysomi as figures
 
     directory = result.save(directory)
@@ -346,5 +344,4 @@ def write_run(result: HySoMiFitResult, directory: str | Path) -> Path:
         drawn["constraint_violations"] = figures.constraint_violation_bars(metrics)
     for name, fig in drawn.items():
         fig.savefig(directory / f"{name}.png", dpi=110)
-        plt.close(fig)
     return directory

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-__all__ = ["close", "plot_calibration"]
+from soilsciml.plots import new_figure
+
+__all__ = ["plot_calibration"]
 
 #: Hidden pools drawn in the second panel; C_H (large) goes on its own axis.
 _SMALL_POOLS = ("B_A", "B_D", "C_L", "C_LS")
@@ -29,7 +27,7 @@ def plot_calibration(result: xr.Dataset, series: str) -> Figure:
     row = result.sel(series=series)
     hours = result["time"].values
     states = row["states"]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 7), sharex=True, layout="constrained")
+    fig, (top, bottom) = new_figure(2, 1, figsize=(6, 7), sharex=True, layout="constrained")
     top.plot(row["obs_time"], row["co2"], "o", ms=4, label="observed (replicates as points)")
     top.plot(hours, states.sel(state="CO2"), "-", label="fitted")
     top.set_ylabel("cumulative CO2 [mg C/g]")
@@ -52,8 +50,3 @@ def plot_calibration(result: xr.Dataset, series: str) -> Figure:
     last = np.nanmax(row["obs_time"].values)
     bottom.set_xlim(0, last)
     return fig
-
-
-def close(figure: Figure) -> None:
-    """Release a figure's memory once written."""
-    plt.close(figure)

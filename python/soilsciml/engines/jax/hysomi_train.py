@@ -1,4 +1,6 @@
-"""End-to-end HySoMi training through the batched PBM solve (spec section 6).
+"""End-to-end HySoMi training through the batched PBM solve.
+
+See [HySoMi science: models][hysomi-models].
 
 Arrays in, arrays out: :func:`train` takes traits and pools of the training and validation
 splits as numpy arrays and a :class:`~soilsciml.config.HySoMiTrainConfig`; it returns a

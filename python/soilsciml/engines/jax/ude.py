@@ -49,7 +49,8 @@ __all__ = [
     "ude_vector_field",
 ]
 
-#: Loss of a failed or non-finite solve (spec section 5, the paper's ``safe_solve``).
+#: Loss of a failed or non-finite solve (docs/science/soc-ude.md#soc-losses, the paper's
+#: ``safe_solve``).
 PENALTY = 1e6
 
 ACTIVATIONS = {"tanh": jnp.tanh, "gelu": partial(jax.nn.gelu, approximate=True)}
