@@ -8,6 +8,8 @@ resident set size it reports belongs to that contender alone, and writes its num
 from __future__ import annotations
 
 import json
+import os
+import re
 import resource
 import sys
 import time
@@ -17,7 +19,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["peak_rss_mb", "time_repeats", "torch_result", "use_torch_threads", "write_json"]
+__all__ = [
+    "kept_sections",
+    "load_average",
+    "peak_rss_mb",
+    "time_repeats",
+    "torch_result",
+    "use_torch_threads",
+    "write_json",
+    "write_section",
+]
 
 
 def time_repeats(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
@@ -74,3 +85,25 @@ def torch_result(contender: str, timing: dict, threads: int) -> dict:
         "threads": threads,
         "versions": f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__}",
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. ``"1.2, 0.9, 0.7"``."""
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+_SECTION = re.compile(r"<!-- section:(\w+) -->\n.*?<!-- /section:\1 -->\n?", re.S)
+
+
+def kept_sections(text: str) -> str:
+    """The sections of ``results.md`` written by :func:`write_section`, to keep on rewrite."""
+    return "".join(match.group(0) for match in _SECTION.finditer(text))
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Put ``body`` into ``path`` as section ``name``, replacing that section if present."""
+    text = path.read_text() if path.exists() else ""
+    block = f"<!-- section:{name} -->\n{body.rstrip()}\n<!-- /section:{name} -->\n"
+    pattern = re.compile(rf"<!-- section:{name} -->\n.*?<!-- /section:{name} -->\n?", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block
+    path.write_text(text)

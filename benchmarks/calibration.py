@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_util import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-CERTOVO = ROOT / "examples" / "data" / "certovo_aerobic.csv"
+CERTOVO = ROOT / "python" / "soilsciml" / "examples_data" / "certovo_aerobic.csv"
 INITIAL = ("C_L=6.0", "B_A=0.09", "B_D=0.79")
 COLUMNS = ["--time-column", "time_d", "--time-unit", "d"]
 COLUMNS += ["--co2-column", "co2_cumulative_umol_per_g", "--co2-unit", "umol/g"]

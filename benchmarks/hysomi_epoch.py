@@ -9,9 +9,10 @@ each in its own process:
 - ``check``: generates (or reuses) the dataset in ``--inputs``, computes the loss of the first
   batch with both engines for the same network weights, fails unless they agree, and writes
   the weights for ``torch``;
-- ``jax``: the training step of ``engines/jax_hysomi_train.py`` (the default
+- ``jax``: the training step of ``engines/jax/hysomi_train.py`` (the default
   ``HySoMiTrainConfig``: vmapped Tsit5 solves, each sample with its own steps, rtol 1e-5,
-  atol 1e-7), compiled once, timed with ``block_until_ready``;
+  atol 1e-7, PI step control, chunks of 32 samples ordered by their steps in the previous
+  epoch, as ``train`` runs them), compiled once, timed with ``block_until_ready``;
 - ``torch``: ``benchmarks/peers/torch_hysomi.py`` (the batch as one ODE, dopri5, same
   tolerances, backpropagation through the solver).
 
@@ -77,6 +78,7 @@ def run_jax(inputs: Path, repeats: int) -> dict:
     import jax
     import jax.numpy as jnp
 
+    from soilsciml.engines.jax import hysomi_batches as hb
     from soilsciml.engines.jax import hysomi_train as ht
     from soilsciml.models.hysomi import hourly_times
 
@@ -89,10 +91,12 @@ def run_jax(inputs: Path, repeats: int) -> dict:
     running = jnp.zeros(trained.loss_scales.size)
     rng = np.random.default_rng(0)
     state = {"trained": trained, "opt": opt_state}
+    last_steps = np.zeros(traits.shape[0])
 
     def epoch():
-        for index, mask in ht._batches(traits.shape[0], config.batch_size, rng):
-            state["trained"], state["opt"], loss, *_ = ht.train_step(
+        lanes = hb.ordered(hb.batches(traits.shape[0], config.batch_size, rng), last_steps)
+        for index, mask in lanes:
+            state["trained"], state["opt"], loss, *_, steps = ht.train_step(
                 state["trained"],
                 state["opt"],
                 traits_j[index],
@@ -103,13 +107,15 @@ def run_jax(inputs: Path, repeats: int) -> dict:
                 static,
             )
             float(loss)
+            hb.remember_steps(last_steps, index, mask, steps)
 
     start = time.perf_counter()
     epoch()
     first = time.perf_counter() - start
     timing = time_repeats(epoch, repeats)
     return {
-        "contender": "jax (tsit5, vmapped)",
+        "contender": f"jax (tsit5, {config.step_controller} control, chunks of "
+        f"{config.solve_chunk} ordered by steps)",
         "compile_s": first - timing["median_s"],
         **timing,
         "versions": f"jax {jax.__version__}",

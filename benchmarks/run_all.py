@@ -8,10 +8,10 @@ contender's process. Machine, versions, thread settings, date and load averages 
     python benchmarks/run_all.py [--quick] [--only GROUP ...] [--out benchmarks/results.md]
 
 ``--quick`` runs fewer repeats (for a smoke test, not for the record). ``--only`` re-runs the
-named groups (``soc``, ``hysomi_epoch``, ``generate``, ``grid``, ``calibration``) and takes the
-others from
-their JSON files of an earlier run in ``benchmarks/out``; every row states when it was
-measured and the load average then, and the contenders of one ratio always run together.
+named groups (``soc``, ``hysomi_epoch``, ``hysomi_run``, ``generate``, ``grid``,
+``calibration``) and takes the others from their JSON files of an earlier run in
+``benchmarks/out``; every row states when it was measured and the load average then, and the
+contenders of one ratio always run together.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_util import kept_sections
+
 HERE = Path(__file__).resolve().parent
 #: XLA on one thread (the torch peers run on one thread too).
 ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -36,7 +38,9 @@ LEGACY_XLA = "--xla_cpu_use_thunk_runtime=false"
 JAX_STEP = ("--contender", "jax", "--repeats")
 
 
-GROUPS = ("soc", "hysomi_epoch", "generate", "grid", "calibration")
+GROUPS = ("soc", "hysomi_epoch", "hysomi_run", "generate", "grid", "calibration")
+#: Largest CPU time of a whole 300-epoch HySoMi run (issue 15), s.
+HYSOMI_RUN_TARGET_S = 60.0
 
 
 def run(name: str, script: str, args: list[str], out: Path, env: dict | None = None) -> dict:
@@ -103,6 +107,39 @@ def calibration_rows(res: dict) -> list[str]:
         first.pop("compile_s", None)
         rows.append(_row("HySoMi calibration, 1 series, compile included", first, legacy, 1))
     return rows
+
+
+def _whole_run(ours: dict, baseline: dict, check: dict) -> list[str]:
+    """The whole-run row: CPU time of a HySoMi run against the target, the earlier settings
+    per epoch, and the loss and gradient check against a tight reference."""
+    if "error" in ours:
+        return [f"HySoMi whole run: failed: {ours['error']}"]
+    met = "yes" if ours["epochs"] >= 300 and ours["cpu_s"] <= HYSOMI_RUN_TARGET_S else "no"
+    lines = [
+        "| whole run | CPU (s) | wall (s) | CPU per epoch (s) | target | met | measured |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, r in (("HySoMi, defaults", ours), ("HySoMi, earlier settings", baseline)):
+        if "error" in r:
+            lines.append(f"| {label} | failed: {r['error']} | | | | | |")
+            continue
+        target = f"<= {HYSOMI_RUN_TARGET_S:g} s CPU for 300 epochs" if r is ours else "-"
+        lines.append(
+            f"| {label}, {r['epochs']} epochs (compile included) | {r['cpu_s']:.1f} | "
+            f"{r['wall_s']:.1f} | {r['cpu_per_epoch_s']:.2f} | {target} | "
+            f"{met if r is ours else '-'} | {r.get('measured_at', '-')} "
+            f"(load {r.get('load_average', float('nan')):.1f}) |"
+        )
+    if "error" not in check:
+        lines += [
+            "",
+            f"- Whole-run check, first batch at the initial weights against rtol 1e-9: loss "
+            f"{check['loss_relative_difference_default']:.1e} (defaults) and "
+            f"{check['loss_relative_difference_baseline']:.1e} (earlier), gradient "
+            f"{check['gradient_relative_difference_default']:.1e} and "
+            f"{check['gradient_relative_difference_baseline']:.1e} (relative L2).",
+        ]
+    return lines
 
 
 def _machine() -> list[str]:
@@ -183,6 +220,13 @@ def main(argv: list[str] | None = None) -> None:
                 [*JAX_STEP, n(30, 5), "--solver", "tsit5", "--dtype", "float32"],
                 None,
             ),
+            ("soc_pi", "soc_step.py", [*JAX_STEP, n(30, 5), "--pi"], None),
+            (
+                "soc_tsit5_float32_pi",
+                "soc_step.py",
+                [*JAX_STEP, n(30, 5), "--solver", "tsit5", "--dtype", "float32", "--pi"],
+                None,
+            ),
             (
                 "soc_torch",
                 "soc_step.py",
@@ -202,6 +246,21 @@ def main(argv: list[str] | None = None) -> None:
                 "hy_torch",
                 "hysomi_epoch.py",
                 ["--contender", "torch", "--repeats", n(2, 1), *inputs],
+                None,
+            ),
+        ],
+        "hysomi_run": [
+            ("hyrun_check", "hysomi_run.py", ["--contender", "check", *inputs], None),
+            (
+                "hyrun_jax",
+                "hysomi_run.py",
+                ["--contender", "jax", "--epochs", n(300, 10), *inputs],
+                None,
+            ),
+            (
+                "hyrun_baseline",
+                "hysomi_run.py",
+                ["--contender", "baseline", "--epochs", n(30, 5), *inputs],
                 None,
             ),
         ],
@@ -260,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
                     if stored.exists()
                     else {"error": "not run (no earlier result)"}
                 )
-            elif group == "hysomi_epoch" and hysomi_training is None:
+            elif group.startswith("hysomi") and hysomi_training is None:
                 res[name] = {"error": "HySoMi training (engines/jax_hysomi_train.py) is not here"}
             else:
                 res[name] = run(name, script, script_args, work, env)
@@ -308,9 +367,18 @@ def main(argv: list[str] | None = None) -> None:
             res["soc_torch"],
             20,
         ),
+        _row("SOC training step, ours PI controller", res["soc_pi"], res["soc_torch"], 20),
+        _row(
+            "SOC training step, ours Tsit5 float32 PI controller",
+            res["soc_tsit5_float32_pi"],
+            res["soc_torch"],
+            20,
+        ),
         _row("HySoMi training epoch", res["hy_jax"], res["hy_torch"], 10),
         _row("HySoMi generation per draw", res["gen_jax"], res["gen_scipy"], 20, "ms", 1e3),
         *calibration_rows(res),
+        "",
+        *_whole_run(res["hyrun_jax"], res["hyrun_baseline"], res["hyrun_check"]),
         "",
         "Same loss for the same weights (checked before timing):",
         "",
@@ -336,10 +404,19 @@ def main(argv: list[str] | None = None) -> None:
             f"{soc['rhs_evaluations_forward']} RHS evaluations forward, "
             f"{soc['rhs_evaluations_value_and_grad']} for value + gradient."
         )
+    pi = res["soc_pi"]
+    if "solver_steps" in pi and "solver_steps" in soc:
+        lines.append(
+            f"- SOC step, ours PI controller: {pi['solver_steps']} dopri5 steps "
+            f"({pi.get('rejected_steps', '-')} rejected) against {soc['solver_steps']} "
+            f"({soc.get('rejected_steps', '-')} rejected) with the integral controller."
+        )
     for key, label in (
         ("soc_float32", "float32"),
         ("soc_tsit5", "Tsit5"),
         ("soc_tsit5_float32", "Tsit5 float32"),
+        ("soc_pi", "PI controller (pcoeff 0.4, icoeff 0.3)"),
+        ("soc_tsit5_float32_pi", "Tsit5 float32 PI controller"),
     ):
         difference = res[key].get("loss_relative_difference_to_dopri5_float64")
         if difference is not None:
@@ -370,7 +447,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     julia_text = (julia.stdout or julia.stderr).strip()
     lines += ["", "Julia engine vs JAX (`benchmarks/parity.py`):", "", julia_text or "no output"]
-    args.out.write_text("\n".join(lines) + "\n")
+    # sections written by other scripts (fit_breakdown.py, jobs.py) stay
+    kept = kept_sections(args.out.read_text()) if args.out.exists() else ""
+    args.out.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
     print("\n".join(lines))
 
 

@@ -15,7 +15,11 @@ update is left out on both sides. Three contenders, each run in its own process:
 
     python benchmarks/soc_step.py --contender check --inputs benchmarks/out
     python benchmarks/soc_step.py --contender jax [--solver dopri5] [--dtype float64]
-        [--repeats 20] [--count-rhs]
+        [--pi] [--repeats 20] [--count-rhs]
+
+``--pi`` uses the PI step-size controller (``solver.controller = "pi"``: pcoeff 0.4, icoeff
+0.3) instead of the integral one; like every setting other than the peer's, its loss for the same
+weights is checked against dopri5 float64 with the integral controller before timing.
     python benchmarks/soc_step.py --contender torch --inputs benchmarks/out [--repeats 10]
 """
 
@@ -35,14 +39,18 @@ AGREEMENT = 1e-3
 INPUTS = "soc_inputs.npz"
 
 
-def _setup(solver: str, dtype: str = "float64"):
+def _setup(solver: str, dtype: str = "float64", pi: bool = False):
     """Problem arrays, static settings and seeded weights of the Case 4 step."""
     from soilsciml.config import SOCFitConfig, SolverConfig
     from soilsciml.engines.jax import ude as jax_ude
     from soilsciml.soc.fit import problem_from_dataset
     from soilsciml.soc.simulate import simulate_soc
 
-    config = SOCFitConfig(solver=SolverConfig(solver=solver, rtol=RTOL, atol=ATOL, dtype=dtype))
+    controller = "pi" if pi else "integral"
+    solver_config = SolverConfig(
+        solver=solver, rtol=RTOL, atol=ATOL, dtype=dtype, controller=controller
+    )
+    config = SOCFitConfig(solver=solver_config)
     problem = problem_from_dataset(simulate_soc(), config)
     data = jax_ude.prepare_data(problem, config, dtype)
     static = jax_ude.static_settings(config, problem.boundary)
@@ -92,7 +100,9 @@ def _reference_difference(loss: float, weights: dict) -> float:
     return difference
 
 
-def run_jax(solver: str, repeats: int, count_rhs: bool, dtype: str = "float64") -> dict:
+def run_jax(
+    solver: str, repeats: int, count_rhs: bool, dtype: str = "float64", pi: bool = False
+) -> dict:
     """Compile time, step time statistics, solver steps and RHS counts of the JAX engine.
 
     Other than dopri5 in float64 (the peer's setting), the loss for the same weights is also
@@ -104,7 +114,7 @@ def run_jax(solver: str, repeats: int, count_rhs: bool, dtype: str = "float64") 
     from soilsciml.engines.jax import train as jax_train
     from soilsciml.engines.jax import ude as jax_ude
 
-    _, _, data, static, initial = _setup(solver, dtype)
+    _, _, data, static, initial = _setup(solver, dtype, pi)
     weights = {k: jnp.asarray(v, dtype) for k, v in initial.items()}
 
     def step():
@@ -118,13 +128,16 @@ def run_jax(solver: str, repeats: int, count_rhs: bool, dtype: str = "float64") 
         jax.jit(partial(jax_ude.trajectory, static=static))(weights, data, data["save_times"])
     )
     result = {
-        "contender": f"jax ({solver}{', ' + dtype if dtype != 'float64' else ''})",
+        "contender": (
+            f"jax ({solver}{', ' + dtype if dtype != 'float64' else ''}{', PI' if pi else ''})"
+        ),
         "compile_s": first_call - timing["median_s"],
         **timing,
         "solver_steps": int(stats["num_steps"]),
+        "rejected_steps": int(stats["num_rejected_steps"]),
         "versions": f"jax {jax.__version__}",
     }
-    if (solver, dtype) != ("dopri5", "float64"):
+    if (solver, dtype, pi) != ("dopri5", "float64", False):
         result["loss_relative_difference_to_dopri5_float64"] = _reference_difference(
             float(loss), initial
         )
@@ -193,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contender", choices=("check", "jax", "torch"), default="jax")
     parser.add_argument("--solver", default="dopri5", help="JAX solver (tsit5, dopri5, ...)")
     parser.add_argument("--dtype", default="float64", help="JAX dtype (float64, float32)")
+    parser.add_argument("--pi", action="store_true", help="jax: PI step-size controller")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--count-rhs", action="store_true", help="jax: count RHS evaluations")
@@ -200,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     if args.contender == "jax":
-        result = run_jax(args.solver, args.repeats, args.count_rhs, args.dtype)
+        result = run_jax(args.solver, args.repeats, args.count_rhs, args.dtype, args.pi)
     elif args.contender == "torch":
         result = run_torch(args.inputs, args.repeats, args.threads)
     else:

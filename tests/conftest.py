@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from hypothesis import settings
+
+# The JAX engine's compilation cache: under the temporary directory, never the user's home;
+# shared by the test processes and their worker subprocesses, kept between runs.
+os.environ.setdefault(
+    "SOILSCIML_JAX_CACHE", str(Path(tempfile.gettempdir()) / "soilsciml-tests-jax-cache")
+)
 
 # CI runs derandomised so a red run can be reproduced; locally hypothesis explores freely.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -16,7 +24,10 @@ if os.environ.get("CI"):
 
 @pytest.fixture(scope="session")
 def reference_dataset():
-    """The spec's reference truth: Nz 30, 50 years, D = v = 1e-3, mirror boundaries."""
+    """The documented reference truth: Nz 30, 50 years, D = v = 1e-3, mirror boundaries.
+
+    See docs/science/soc-ude.md#soc-truth.
+    """
     from soilsciml.soc.simulate import simulate_soc
 
     return simulate_soc()

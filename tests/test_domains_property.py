@@ -55,7 +55,9 @@ def _fields():
     for cls in settings_classes():
         hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__settings_module__]))
         for f in dataclasses.fields(cls):
-            if not dataclasses.is_dataclass(hints[f.name]):
+            # nested settings (optional ones too) are checked as classes of their own
+            kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
+            if not any(dataclasses.is_dataclass(k) for k in kinds):
                 out.append(pytest.param(cls, f.name, hints[f.name], id=f"{cls.__name__}.{f.name}"))
     return out
 

@@ -82,7 +82,7 @@ kind = "soc_simulate"
     )
     run = run_grid(load_grid(path), tmp_path / "run", quiet=True)
     for record in run.records.values():
-        # spec soc-ude.md section 3: terminal mean, variance, surface and bottom SOC
+        # docs/science/soc-ude.md#soc-truth: terminal mean, variance, surface and bottom SOC
         assert record["metrics"]["soc_mean"] == pytest.approx(0.657, abs=5e-4)
         assert record["metrics"]["soc_variance"] == pytest.approx(0.205, abs=5e-4)
         assert record["metrics"]["soc_surface"] == pytest.approx(1.504, abs=5e-4)

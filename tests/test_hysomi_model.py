@@ -112,3 +112,29 @@ def test_bad_shapes_are_rejected_before_compute():
         engine.simulate_pbm(_box_draws(2, 0), np.ones(5), times, GENERATOR)
     with pytest.raises(ValueError, match="times must be"):
         engine.simulate_pbm(_box_draws(2, 0), model.INITIAL_STATE, times[::-1], GENERATOR)
+
+
+def test_chunked_solve_with_padding_matches_one_solve_and_pi_control_agrees():
+    from soilsciml.engines.jax.pbm import simulate_states
+
+    train_solver = SolverConfig(rtol=1e-5, atol=1e-7, max_steps=4096)
+    params = jnp.asarray(_box_draws(10, 5))
+    initial = jnp.broadcast_to(jnp.asarray(model.INITIAL_STATE), (10, 6))
+    times = jnp.asarray(model.hourly_times())
+    whole, codes, steps = simulate_states(params, initial, times, train_solver, controller="pi")
+    active = jnp.asarray([1.0] * 7 + [0.0] * 3)
+    chunked, chunked_codes, chunked_steps = simulate_states(
+        params, initial, times, train_solver, controller="pi", chunk=4, active=active
+    )
+    assert np.all(np.asarray(codes) == 0) and np.all(np.asarray(chunked_codes) == 0)
+    # each sample's solve is its own, whatever else shares its batch or chunk
+    np.testing.assert_allclose(chunked[:7], whole[:7], rtol=1e-8, atol=1e-12)
+    np.testing.assert_array_equal(chunked_steps[:7], steps[:7])
+    # padding keeps its initial pools and costs a handful of steps
+    np.testing.assert_array_equal(chunked[7:], np.broadcast_to(initial[7:, None], (3, 169, 6)))
+    assert int(np.max(chunked_steps[7:])) < 10 < int(np.min(steps))
+    # the PI controller changes the steps, not the solution beyond the tolerance
+    integral, _, integral_steps = simulate_states(params, initial, times, train_solver)
+    scale = np.abs(np.asarray(integral)).max(axis=1, keepdims=True)
+    assert (np.abs(np.asarray(whole) - np.asarray(integral)) / scale).max() < 1e-4
+    assert not np.array_equal(steps, integral_steps)

@@ -163,24 +163,107 @@ def test_markdown_table_means_and_spreads():
     assert lines[3] == "| ml | 2 | n/a | 1 |"
 
 
-def test_experiment_writes_table_scores_other_data_and_resumes(dataset, tmp_path, monkeypatch):
+def test_experiment_runs_as_a_resumable_grid_and_scores_other_data(dataset, tmp_path, monkeypatch):
+    from soilsciml.config import HySoMiTrialConfig
     from soilsciml.hysomi import experiments
 
     config = dataclasses.replace(QUICK, model="ml", epochs=2)
-    run = experiments.RunSpec("tiny", "own", config, {"model": "ml"}, score_on=("own", "other"))
     recipe = experiments.Recipe(
         {"own": HySoMiGeneratorConfig(), "other": HySoMiGeneratorConfig()},
-        (run,),
+        HySoMiTrialConfig(dataset="own", score_on=("other",), train=config),
+        {"train.seed": [0, 1]},
         ("model", "test_data"),
     )
     monkeypatch.setitem(experiments.EXPERIMENTS, "tiny", lambda scale: recipe)
     for name in ("own", "other"):  # cached datasets are used, not regenerated
         save_dataset(dataset, tmp_path / "data" / f"{name}.nc")
     table, records = experiments.run_experiment("tiny", tmp_path, progress=False)
-    assert [r["test_data"] for r in records] == ["own", "other"]
+    assert [(r["seed"], r["test_data"]) for r in records] == [
+        (0, "own"),
+        (0, "other"),
+        (1, "own"),
+        (1, "other"),
+    ]
     assert records[0]["mse_co2"] == pytest.approx(records[1]["mse_co2"], rel=1e-10)
+    assert records[0]["mse_co2"] != records[2]["mse_co2"]  # the seed is a grid axis
+    assert records[0]["l1_params"] is None  # ml: no parameters (NaN in the grid, None here)
     assert "| ml | own |" in table and "| ml | other |" in (tmp_path / "tiny.md").read_text()
-    stamp = (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns
+    outcome = next((tmp_path / "grid" / "trials").glob("*/outcome.json"))
+    assert (outcome.parent / "metrics.json").is_file()  # the trial folder is the run folder
+    stamp = outcome.stat().st_mtime_ns
     again, _ = experiments.run_experiment("tiny", tmp_path, progress=False)
-    assert again == table
-    assert (tmp_path / "runs" / "tiny" / "metrics.json").stat().st_mtime_ns == stamp
+    assert again == table and outcome.stat().st_mtime_ns == stamp
+
+
+def test_paired_comparison_by_seed():
+    from scipy import stats
+
+    from soilsciml.hysomi.experiments import paired_comparison
+
+    ours, theirs = [1.0, 2.0, 3.0, 4.0], [0.5, 1.4, 2.6, 3.5]
+    records = [{"model": "hysomi", "seed": s, "l1_params": v} for s, v in enumerate(ours)]
+    records += [{"model": "unconstrained", "seed": s, "l1_params": v} for s, v in enumerate(theirs)]
+    records.append({"model": "unconstrained", "seed": 9, "l1_params": 0.0})  # unpaired: left out
+    line = paired_comparison(records, metrics=("l1_params",)).splitlines()[2]
+    difference = np.subtract(ours, theirs)
+    t = difference.mean() / (difference.std(ddof=1) / 2.0)
+    p = 2 * stats.t.sf(t, df=3)
+    assert line.startswith("| l1_params | 2.5 ± 1.3 | 2 ± 1.3 | +0.5 (+25.0%) | 4 |")
+    assert f"| {p:.3g} |" in line
+
+
+def test_selection_keeps_the_best_epoch_when_validation_worsens(dataset):
+    from soilsciml.engines.jax.hysomi_train import train
+
+    traits, states, _ = split_arrays(dataset, "train")
+    times = dataset["time"].values
+    # Validation: the training traits paired with other samples' CO2, so that fitting the
+    # training split makes the validation criterion worse after the first epochs.
+    mismatched = states[np.roll(np.arange(len(states)), 1)]
+    config = dataclasses.replace(QUICK, model="ml", epochs=12, patience=12, learning_rate=0.02)
+    trained, history = train(traits, states, traits, mismatched, times, config, progress=False)
+    criterion = history["selection"]
+    best = int(history["best_epoch"])
+    assert criterion.size == 12 and 1 <= best < 12
+    assert criterion[best - 1] == criterion.min() < criterion[-1]
+    assert history["train_loss"][-1] < history["train_loss"][best - 1]
+    np.testing.assert_array_equal(criterion, history["validation_mse_co2"])  # ml: CO2 alone
+    # the weights returned are those after the best epoch: training that long gives them
+    again, _ = train(
+        traits,
+        states,
+        traits,
+        mismatched,
+        times,
+        dataclasses.replace(config, epochs=best),
+        progress=False,
+    )
+    for kept, rerun in zip(jax.tree.leaves(trained), jax.tree.leaves(again), strict=True):
+        np.testing.assert_array_equal(kept, rerun)
+    # early stopping: `patience` epochs without a lower criterion end training
+    _, stopped = train(
+        traits,
+        states,
+        traits,
+        mismatched,
+        times,
+        dataclasses.replace(config, patience=2),
+        progress=False,
+    )
+    np.testing.assert_array_equal(stopped["selection"], criterion[: best + 2])
+
+
+def test_selection_criterion_is_validation_co2_mse_plus_constraint_sum(dataset, constrained):
+    from soilsciml.hysomi.fit import hysomi_metrics
+
+    history = constrained.predictions
+    best = history.attrs["best_epoch"]
+    assert history.attrs["selection"] == "co2_constraints" and 1 <= best <= history.sizes["epoch"]
+    kept = history["selection"].values[best - 1]
+    assert kept == np.min(history["selection"].values)
+    # the same criterion, recomputed from the kept model's validation predictions with the
+    # numpy metrics of the test split
+    validation = hysomi_metrics(predict_split(constrained, dataset, "validation"), QUICK)
+    assert kept == pytest.approx(validation["mse_co2"] + validation["constraint_sum"], rel=1e-8)
+    terms = history["validation_terms"].values[best - 1]
+    assert history["validation_mse_co2"].values[best - 1] == pytest.approx(terms[0], rel=1e-12)

@@ -72,6 +72,11 @@ def _fit_reply(data, settings):
     history = {
         "train_loss": [3.0, 2.0],
         "validation_loss": [3.5, 2.5],
+        "selection": [1.5, 1.25],
+        "validation_mse_co2": [1.0, 1.0],
+        "validation_constraint_sum": [0.5, 0.25],
+        "validation_failed": [0.0, 0.0],
+        "best_epoch": [2.0],
         "learning_rate": [0.005, 0.005],
         "failed_solves": [1.0, 0.0],
         "validation_terms": np.ones((2, n_terms)),
@@ -121,6 +126,7 @@ def test_hysomi_arguments_cross_as_plain_arrays_and_dicts(julia_fit):
         "b": 1.0,
     }
     assert settings["model"] == "hysomi" and settings["batch_size"] == 4
+    assert settings["selection"] == "co2_constraints"  # Julia's early stopping criterion
     assert settings["sensealg"] == "forwarddiff"  # the engine's default for HySoMi
     assert settings["physics"] == dataclasses.asdict(model.PHYSICS)
     assert settings["constraints"]["temperature"] == CONFIG.constraints.temperature
@@ -145,6 +151,9 @@ def test_julia_results_become_a_fit_result(julia_fit, tmp_path):
     assert dict(predictions.sizes) == sizes
     assert predictions["failed_solves"].values.tolist() == [1, 0]
     assert predictions.attrs["best_epoch"] == 2
+    assert predictions.attrs["selection"] == "co2_constraints"
+    assert predictions["selection"].values.tolist() == [1.5, 1.25]
+    assert predictions["validation_failed"].values.dtype == np.int64
     metrics = result.metrics()
     assert metrics["n_failed"] == 0 and metrics["epochs_run"] == 2
     loaded = hysomi_fit.HySoMiFitResult.load(result.save(tmp_path / "run"))

@@ -16,7 +16,7 @@ from soilsciml.soc.cases import (
 )
 
 # Typed from the paper (Tables 2-7: loss weights and Adam + BFGS iterations; Table 8 and
-# section 4.2: reported results) and the spec (section 7: target time and noise level).
+# section 4.2: reported results) and docs/science/soc-ude.md#soc-cases (target time, noise).
 PAPER_TABLES = {
     # case: (target, noise, lambda_term, lambda_coll, lambda_wd, adam, bfgs)
     1: ("initial", 0.0, 1.0, 1.0, 1e-4, 200, 400),

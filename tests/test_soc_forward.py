@@ -1,4 +1,4 @@
-"""The SOC forward model against the spec's reference numbers and exact solutions."""
+"""The SOC forward model against the documented reference numbers and exact solutions."""
 
 import numpy as np
 import pytest

@@ -6,7 +6,8 @@
 # Settings keys read (`HySoMiTrainConfig`): model ("hysomi"), loss_weighting ("adaptive"),
 # width, depth, batch_size, constraints.temperature (0.01), solver.*, physics.*, sensealg.
 # Data keys read: times (nt,) h, initial (6,) mg C/g, lower and upper (13,) the parameter box,
-# constraints (the constraint table, see hysomi_constraints.jl).
+# constraints (the constraint table, see hysomi_constraints.jl; read for every model with a PBM:
+# the `hysomi` loss terms and, for all of them, the selection terms of `selection_terms`).
 
 """Decay of the running term magnitudes of the `normalised` weighting (per step)."""
 const RUNNING_DECAY = 0.9
@@ -35,6 +36,18 @@ co2_terms(S, target, θ, model) = [mse_co2(S, target)]
 """`all_states`: MSE over all six pools and every output time."""
 all_states_terms(S, target, θ, model) = [mean(abs2, S .- target)]
 
+"""
+Selection terms of one trajectory, whatever the model's objective: the CO2 MSE, then one soft
+violation per constraint of the configured table (Python's `_terms` in `hysomi_train`).
+"""
+selection_terms(S, target, θ, model) =
+    vcat(mse_co2(S, target), soft_violations(model.selection_constraints, S, model.pbm.times, θ,
+                                             model.temperature))
+
+"""The model's loss terms followed by its selection terms, from one trajectory."""
+evaluation_objective(S, target, θ, model) =
+    vcat(model.kind.objective(S, target, θ, model), selection_terms(S, target, θ, model))
+
 """A compared model that predicts PBM parameters; `objective` gives its terms per sample."""
 struct PBMKind{O}
     objective::O
@@ -51,7 +64,7 @@ const MODEL_KINDS = Dict{String,Any}(
     "ml" => MLKind(),
 )
 
-"""Uncertainty weighting: `sum_k terms_k / (2 s_k^2) + ln(1 + s_k^2)` (spec section 4)."""
+"""Uncertainty weighting: `sum_k terms_k / (2 s_k^2) + ln(1 + s_k^2)` (docs/science/hysomi.md#hysomi-loss)."""
 adaptive(terms, scales, running) =
     (sum(terms ./ (2 .* scales .^ 2) .+ log1p.(scales .^ 2)), running)
 
@@ -85,7 +98,8 @@ end
 
 Everything a loss evaluation needs apart from the trainable parameters: the compared model's
 kind and weighting (the one-term models sum), the trait network, the PBM solver, the initial
-pools, the parameter box, the constraint table and its temperature, and the term names.
+pools, the parameter box, the constraints of the loss (`hysomi` only) and of the selection
+terms (every PBM model), their temperature, and the term names.
 """
 struct HySoMiModel{K,W,N<:TraitNetwork,P<:PBMSolver}
     name::String
@@ -97,6 +111,7 @@ struct HySoMiModel{K,W,N<:TraitNetwork,P<:PBMSolver}
     lower::Vector{Float64}
     span::Vector{Float64}
     constraints::Vector{Constraint}
+    selection_constraints::Vector{Constraint}
     temperature::Float64
     term_names::Vector{String}
     batch_size::Int
@@ -115,11 +130,12 @@ function HySoMiModel(data::AbstractDict, settings::AbstractDict, n_traits::Integ
     pbm = PBMSolver(from_settings(Sorption, settings, "physics"), times, solver_settings(settings))
     lower, upper = vector("lower", length(PBM_PARAMETERS)), vector("upper", length(PBM_PARAMETERS))
     all(upper .> lower) || throw(ArgumentError("the parameter box needs upper > lower"))
-    constraints = name == "hysomi" ? constraint_table(required(data, "constraints")) : Constraint[]
+    table = kind isa MLKind ? Constraint[] : constraint_table(required(data, "constraints"))
+    constraints = name == "hysomi" ? table : Constraint[]
     batch_size = setting(settings, "batch_size", 256)
     batch_size >= 1 || throw(ArgumentError("batch_size must be >= 1; got $batch_size"))
     return HySoMiModel(name, kind, weighting, network, pbm, vector("initial", length(PBM_STATES)),
-                       lower, upper .- lower, constraints,
+                       lower, upper .- lower, constraints, table,
                        setting(settings, "constraints.temperature", 0.01),
                        term_names(name, constraints), batch_size)
 end
@@ -153,30 +169,33 @@ network_inputs(s::Standardisation, traits::AbstractMatrix) =
 to_box(model::HySoMiModel, raw) = model.lower .+ model.span .* logistic.(raw)
 
 """
-    sample_terms(model, θ, target) -> (terms, code)
+    sample_terms(model, θ, target[, objective, n_terms]) -> (terms, code)
 
-One sample's loss terms from its parameters `θ` (13) and its target trajectory (`6 × nt`).
-A failed solve gives zero terms and its code; its solution is then not on the path to the
-loss, so its adjoint is never run.
+One sample's loss terms (`objective`, the model's by default, giving `n_terms` values) from
+its parameters `θ` (13) and its target trajectory (`6 × nt`). A failed solve gives zero terms
+and its code; its solution is then not on the path to the loss, so its adjoint is never run.
 """
-function sample_terms(model::HySoMiModel, θ, target)
+function sample_terms(model::HySoMiModel, θ, target, objective = model.kind.objective,
+                      n_terms = length(model.term_names))
     sol = solve_sample(model.pbm, θ, model.initial)
     code = @ignore_derivatives status_code(sol, length(model.pbm.times))
-    code == 0 || return zeros(length(model.term_names)), code
-    return model.kind.objective(Array(sol), target, θ, model), code
+    code == 0 || return zeros(n_terms), code
+    return objective(Array(sol), target, θ, model), code
 end
 
 """
-    kind_terms(kind, model, out, mask, targets, standardisation) -> (terms, n_failed)
+    kind_terms(kind, model, out, mask, targets, standardisation[, objective, n_terms])
+        -> (terms, n_failed)
 
-Loss terms of a batch from the network outputs `out` (`n_out × n`): the mean over the real
-(`mask` 1) samples whose solve succeeded, and the number of real samples whose solve failed.
-Padded samples are not solved.
+Loss terms (`objective` of `sample_terms`; `ml` has one) of a batch from the network outputs
+`out` (`n_out × n`): the mean over the real (`mask` 1) samples whose solve succeeded, and the
+number of real samples whose solve failed. Padded samples are not solved.
 """
-function kind_terms(::PBMKind, model, out, mask, targets, standardisation)
+function kind_terms(::PBMKind, model, out, mask, targets, standardisation,
+                    objective = model.kind.objective, n_terms = length(model.term_names))
     params = to_box(model, out)
     real = @ignore_derivatives findall(>(0), mask)
-    results = map(i -> sample_terms(model, params[:, i], targets[i]), real)
+    results = map(i -> sample_terms(model, params[:, i], targets[i], objective, n_terms), real)
     solved = @ignore_derivatives [Float64(last(r) == 0) for r in results]
     weights = solved ./ max(sum(solved), 1)
     return hcat(map(first, results)...) * weights, count(iszero, solved)
@@ -186,6 +205,22 @@ function kind_terms(::MLKind, model, out, mask, targets, standardisation)
     co2 = standardisation.co2_mean .+ standardisation.co2_scale .* out
     errors = map(i -> mean(abs2, co2[:, i] .- targets[i][6, :]), eachindex(targets))
     return [sum(errors .* mask) / max(sum(mask), 1)], 0
+end
+
+"""
+    evaluation_terms(kind, model, out, mask, targets, standardisation) -> (values, n_failed)
+
+`kind_terms` of a batch with the selection terms appended to the loss terms, from the same
+solves: `selection_terms` for a PBM model; for `ml`, whose only term is the CO2 MSE, that term
+again.
+"""
+evaluation_terms(kind::PBMKind, model, out, mask, targets, standardisation) =
+    kind_terms(kind, model, out, mask, targets, standardisation, evaluation_objective,
+               length(model.term_names) + 1 + length(model.selection_constraints))
+
+function evaluation_terms(kind::MLKind, model, out, mask, targets, standardisation)
+    terms, n_failed = kind_terms(kind, model, out, mask, targets, standardisation)
+    return vcat(terms, terms), n_failed
 end
 
 """

@@ -1,4 +1,4 @@
-# HySoMi process-based model (spec hysomi.md section 1): six pools, 0-D, one gram of soil.
+# HySoMi process-based model (docs/science/hysomi.md#hysomi-pbm): six pools, 0-D, one gram of soil.
 # Carbon in mg C / g soil, time in hours.
 #
 # Keys read by `simulate_pbm` (besides the solver.* keys of settings.jl), the fields of
@@ -18,7 +18,7 @@ const PBM_STATES = (:B_A, :B_D, :C_H, :C_L, :C_LS, :CO2)
     Sorption(q_max, k_ads_half, k_ads_rate)
 
 Kinetic Langmuir sorption of low-molecular-weight carbon: capacity (mg C/g), half-saturation
-(mg C/g) and rate (1/h). Defaults follow the spec (after Kothawala et al. 2009).
+(mg C/g) and rate (1/h). Defaults follow docs/science/hysomi.md#hysomi-pbm (after Kothawala et al. 2009).
 """
 Base.@kwdef struct Sorption
     q_max::Float64 = 0.5

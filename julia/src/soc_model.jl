@@ -1,4 +1,4 @@
-# The SOC depth-profile PDE (spec soc-ude.md sections 1-3), engine side:
+# The SOC depth-profile PDE (docs/science/soc-ude.md, sections 1-3), engine side:
 #
 #     dC/dt = D d2C/dz2 - v dC/dz + P(env) - R(env)
 #
@@ -11,7 +11,7 @@
 #   boundary   "mirror"     mirror | zero_flux
 #   truth      "reference"  reference | transport_only
 #   drivers.*  paper eqs. 9-11 (fields of `DriverCoefficients`)
-#   reference.*              spec section 3 (fields of `ReferenceTruth`)
+#   reference.*              docs/science/soc-ude.md#soc-truth (fields of `ReferenceTruth`)
 #   solver.*, sensealg       see settings.jl
 
 """Boundary treatment of the method of lines."""
@@ -118,7 +118,7 @@ end
 """
     ReferenceTruth(; p0 = 0.08, ...)
 
-Mechanistic source and sink of the `reference` truth generator (spec section 3), % yr-1:
+Mechanistic source and sink of the `reference` truth generator (docs/science/soc-ude.md#soc-truth), % yr-1:
 
     P*(z, t)    = p0 exp(-p_depth z) (1 + p_ph (pH - ph_ref))
     R*(C, z, t) = r0 (1 - r_cec (CEC - cec_ref)) (clay_ref / Clay) (1 + r_ph (pH - ph_ref)) C

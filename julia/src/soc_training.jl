@@ -1,4 +1,4 @@
-# Training of the SOC UDE: Adam, then BFGS or L-BFGS, through the solver (spec section 6), with
+# Training of the SOC UDE: Adam, then BFGS or L-BFGS, through the solver (docs/science/soc-ude.md#soc-training), with
 # early stopping on the loss and every failed solve counted. Mirrors engines/jax_train.py.
 #
 # Keys read (section "train" of `SOCFitConfig`):

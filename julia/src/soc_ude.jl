@@ -8,7 +8,7 @@
 #   loss.lambda_coll  0.0    weight of the collocation term
 #   loss.lambda_wd    0.0    weight decay on every weight and bias
 
-"""Loss of a failed or non-finite solve (spec section 5, the paper's `safe_solve`)."""
+"""Loss of a failed or non-finite solve (docs/science/soc-ude.md#soc-losses, the paper's `safe_solve`)."""
 const PENALTY = 1e6
 
 """

@@ -1,6 +1,7 @@
 # HySoMi training checks (included by runtests.jl): the network's masked batch statistics, the
 # loss weightings, the constraint table, the PBM loss gradient against finite differences,
-# carbon conservation of the batched training solve, and training runs on the fixture data of
+# carbon conservation of the batched training solve, the validation criterion of early stopping
+# and the epoch it keeps, and training runs on the fixture data of
 # hysomi_fixture.toml (written by hysomi_fixture.py from the Python generator, with the JAX
 # engine's numbers on the same data and settings for five seeds).
 
@@ -59,6 +60,23 @@ function constraint_sum(model, params, states, codes)
     violations = [soft_violations(model.constraints, permutedims(states[i, :, :]), model.pbm.times,
                                   params[i, :], model.temperature) for i in solved]
     return sum(mean(violations))
+end
+
+"""Mean CO2 MSE over samples of predicted and target pools `n × nt × 6`."""
+co2_mse(states, targets) = mean(mean(abs2, states[i, :, 6] .- targets[i, :, 6]) for i in axes(states, 1))
+
+"""
+The checks every history makes: the epoch kept is the first argmin of the recorded criterion,
+and the weights returned are that epoch's (their validation CO2 MSE is the recorded one).
+"""
+function check_kept_epoch(fit, data, settings)
+    h = fit.history
+    @test length(h["selection"]) == length(h["train_loss"]) == length(h["validation_failed"])
+    best = Int(only(h["best_epoch"]))
+    @test best == argmin(h["selection"])
+    again = predict_hysomi(fit.weights, data["traits_validation"], data, settings)
+    @test co2_mse(again.states, data["states_validation"]) ≈ h["validation_mse_co2"][best] rtol = 1e-6
+    return best
 end
 
 @testset "HySoMi" begin
@@ -146,6 +164,13 @@ end
         @test length(loss) == settings["epochs"]
         @test size(fit.history["validation_terms"]) == (settings["epochs"], 15)
         @test all(iszero, fit.history["failed_solves"]) && all(iszero, fit.codes)
+        @test all(iszero, fit.history["validation_failed"])
+        # the default criterion, co2_constraints: validation CO2 MSE + the constraint sum
+        h = fit.history
+        @test h["selection"] ≈ h["validation_mse_co2"] .+ h["validation_constraint_sum"]
+        @test h["validation_mse_co2"] ≈ h["validation_terms"][:, 1]  # hysomi's first term
+        @test h["validation_constraint_sum"] ≈ vec(sum(h["validation_terms"][:, 2:end]; dims = 2))
+        check_kept_epoch(fit, data, settings)
         @test loss[end] < loss[1]
         @test loss[end] < jax_bound("final_train_loss")
         model = HySoMiModel(data, settings, n_traits)
@@ -155,16 +180,40 @@ end
         @test again.states ≈ fit.states rtol = 1e-8
     end
 
+    @testset "the criterion follows selection ($selection, $name)" for (selection, name) in (
+        ("co2", "unconstrained"), ("objective", "hysomi"), ("co2_constraints", "all_states"))
+        settings = train_settings(; selection = selection, model = name, epochs = 3)
+        fit = fit_hysomi(data, settings)
+        h = fit.history
+        check_kept_epoch(fit, data, settings)
+        if selection == "co2"
+            @test h["selection"] == h["validation_mse_co2"]
+        elseif selection == "objective"
+            @test h["selection"] == h["validation_loss"]
+        else  # every PBM model is scored on the configured constraints, whatever its loss
+            @test size(h["validation_terms"], 2) == 1
+            @test all(isfinite, h["validation_constraint_sum"])  # NaN without a table
+            @test h["selection"] ≈ h["validation_mse_co2"] .+ h["validation_constraint_sum"]
+        end
+    end
+
     @testset "failed solves are masked and counted" begin
         fit = fit_hysomi(data, train_settings(; epochs = 2, solver = Dict{String,Any}("max_steps" => 8)))
         @test fit.history["failed_solves"] == fill(size(data["traits_train"], 1), 2)
+        # a failed validation solve scores +Inf: no epoch is kept, the initial weights are
+        @test fit.history["validation_failed"] == fill(size(data["traits_validation"], 1), 2)
+        @test all(isinf, fit.history["selection"]) && only(fit.history["best_epoch"]) == 0
         @test all(w -> all(isfinite, w), values(fit.weights))
         @test all(!iszero, fit.codes)
     end
 
     @testset "the ml baseline predicts CO2 only" begin
-        fit = fit_hysomi(data, train_settings(; model = "ml", epochs = 2))
+        settings = train_settings(; model = "ml", epochs = 2)
+        fit = fit_hysomi(data, settings)
         @test all(isnan, fit.params)
+        @test fit.history["selection"] == fit.history["validation_mse_co2"]  # no constraints
+        @test all(isnan, fit.history["validation_constraint_sum"])
+        check_kept_epoch(fit, data, settings)
         @test all(isfinite, fit.states[:, :, 6]) && all(isnan, fit.states[:, :, 1:5])
         @test fit.term_names == ["mse_co2"]
     end

@@ -1,5 +1,5 @@
 # The mathematical checks of the Python test suite, run on the Julia engine:
-# spec reference numbers, exact cosine-mode decay, mass conservation, gradients against finite
+# documented reference numbers, exact cosine-mode decay, mass conservation, gradients against finite
 # differences, the failure penalty and a short training run reaching a loss threshold; the
 # HySoMi training checks are in hysomi_tests.jl.
 
@@ -52,7 +52,7 @@ ude_settings(; solver = Dict{String,Any}("rtol" => 1e-8, "atol" => 1e-10), kwarg
 seeded_weights(settings, seed) = initial_weights(soc_chain(settings), seed)
 
 @testset "SoilSciML" begin
-    @testset "reference truth matches the spec's numbers" begin
+    @testset "reference truth matches the documented numbers" begin
         depth = collect(range(0.0, 1.0; length = 30))
         out = simulate_soc_truth(depth, collect(0.0:1.0:50.0), 1.2 .* exp.(-2.0 .* depth),
                                  tight("truth" => "reference"))

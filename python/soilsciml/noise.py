@@ -1,4 +1,6 @@
-"""Multiplicative observation noise, iid or AR-1 correlated along depth (spec section 4).
+"""Multiplicative observation noise, iid or AR-1 correlated along depth.
+
+See [SOC science: noise][soc-noise].
 
     x~ = x (1 + level * eps)
 

@@ -13,6 +13,7 @@ from soilsciml.config import (
     HYSOMI_MODELS,
     LOSS_WEIGHTINGS,
     NOISE_MODELS,
+    SELECTIONS,
     SOLVERS,
     UNCERTAINTY_METHODS,
     ConfigError,
@@ -210,6 +211,7 @@ def _train_config(args: argparse.Namespace) -> HySoMiTrainConfig:
         loss_weighting=args.loss_weighting,
         epochs=args.epochs,
         patience=args.patience,
+        selection=args.selection,
         batch_size=args.batch_size,
         width=args.width,
         depth=args.depth,
@@ -267,7 +269,13 @@ def _experiment(args: argparse.Namespace) -> int:
     from soilsciml.hysomi.experiments import run_experiment
 
     table, records = run_experiment(
-        args.name, args.out, quick=args.quick, progress=not args.quiet, jobs=args.jobs
+        args.name,
+        args.out,
+        quick=args.quick,
+        progress=not args.quiet,
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     print(table, end="")
     print(f"wrote {args.out / (args.name + '.md')} ({len(records)} records)")
@@ -277,11 +285,31 @@ def _experiment(args: argparse.Namespace) -> int:
 def _add_train_options(parser: argparse.ArgumentParser, first_seed: bool = False) -> None:
     defaults = HySoMiTrainConfig()
     parser.add_argument("input", type=Path, help="HySoMi trait dataset (NetCDF)")
-    parser.add_argument("--model", choices=HYSOMI_MODELS, default="hysomi")
-    parser.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="adaptive")
+    parser.add_argument(
+        "--model",
+        choices=HYSOMI_MODELS,
+        default="hysomi",
+        help="hysomi (CO2 + constraints, default), unconstrained (CO2 only), all_states (all "
+        "six pools, a reference) or ml (traits -> CO2 directly, no PBM)",
+    )
+    parser.add_argument(
+        "--loss-weighting",
+        choices=LOSS_WEIGHTINGS,
+        default="adaptive",
+        help="weights of the hysomi loss terms: adaptive (learned, default), balanced (all 1) "
+        "or normalised (by running magnitude)",
+    )
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (300)")
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early stopping")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--selection",
+        choices=SELECTIONS,
+        default=defaults.selection,
+        help="validation criterion of early stopping and the epoch kept",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="samples per step (256)"
+    )
     parser.add_argument("--width", type=int, default=defaults.width, help="hidden units (64)")
     parser.add_argument("--depth", type=int, default=defaults.depth, help="hidden layers (5)")
     parser.add_argument("--n-train", type=int, default=0, help="training samples (0: all)")
@@ -303,16 +331,28 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--params", type=Path, required=True, help="JSON object of the 13 parameters or a list"
     )
     sim.add_argument("--hours", type=float, default=168.0, help="horizon in hours (default 168)")
-    sim.add_argument("--solver", choices=SOLVERS, default="tsit5")
+    sim.add_argument(
+        "--solver", choices=SOLVERS, default="tsit5", help="kvaerno5 for an implicit solve"
+    )
     sim.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     sim.set_defaults(handler=_simulate, out_kind="file")
 
-    gen = sub.add_parser("generate", help="build the synthetic trait dataset (spec section 5)")
+    gen = sub.add_parser(
+        "generate",
+        help="build the synthetic trait dataset (Latin hypercube, constraint filter, traits)",
+    )
     gen.add_argument("--n", type=int, default=973, help="samples to keep (default 973)")
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument(
+        "--seed", type=int, default=0, help="seed of the draws, traits and split (default 0)"
+    )
     gen.add_argument("--generator-depth", type=int, default=3, help="hidden layers (default 3)")
     gen.add_argument("--generator-width", type=int, default=64, help="hidden width (default 64)")
-    gen.add_argument("--generator-activation", choices=GENERATOR_ACTIVATIONS, default="relu")
+    gen.add_argument(
+        "--generator-activation",
+        choices=GENERATOR_ACTIVATIONS,
+        default="relu",
+        help="activation of the trait generator (default relu)",
+    )
     gen.add_argument("--trait-noise", type=float, default=0.0, help="Gaussian trait noise SD")
     gen.add_argument("--p6", type=float, default=None, help="factor of P6 (default 0.5)")
     gen.add_argument("--c3", type=float, default=None, help="factor of C3 (default 1.0)")
@@ -338,9 +378,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "calibrate", help="fit the PBM parameters to incubation series (CSV or NetCDF)"
     )
     cal.add_argument("input", type=Path, metavar="SERIES", help="series file: CSV or NetCDF (.nc)")
-    cal.add_argument("--time-column", default="time", metavar="NAME")
+    cal.add_argument(
+        "--time-column", default="time", metavar="NAME", help="time since the pulse (default time)"
+    )
     cal.add_argument("--time-unit", default="h", help="min, h or d (default h)")
-    cal.add_argument("--co2-column", default="co2", metavar="NAME")
+    cal.add_argument("--co2-column", default="co2", metavar="NAME", help="CO2 column (default co2)")
     cal.add_argument(
         "--co2-unit", default="mg/g", help="mg/g, g/kg, ug/g, mg/kg, umol/g or mmol/g (of C)"
     )
@@ -350,7 +392,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument(
         "--biomass-column", default=None, metavar="NAME", help="microbial biomass C (B_A + B_D)"
     )
-    cal.add_argument("--biomass-unit", default="mg/g")
+    cal.add_argument("--biomass-unit", default="mg/g", help="as --co2-unit (default mg/g)")
     cal.add_argument(
         "--kec",
         type=float,
@@ -388,7 +430,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="NAME=VALUE",
         help="initial pools in mg C/g (B_A, B_D, C_H, C_L, C_LS), e.g. C_L=6.0 B_D=0.33",
     )
-    cal.add_argument("--setting", choices=CONSTRAINT_SETTINGS, default="real")
+    cal.add_argument(
+        "--setting",
+        choices=CONSTRAINT_SETTINGS,
+        default="real",
+        help="constraint set: real (short series, default) or synthetic (the full table)",
+    )
     cal.add_argument(
         "--factor",
         action="append",
@@ -421,7 +468,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument("--warmup", type=int, default=defaults.mcmc_warmup, help="NUTS warm-up")
     cal.add_argument("--samples", type=int, default=defaults.mcmc_samples, help="NUTS draws")
     cal.add_argument("--min-times", type=int, default=3, help="fewest times per series")
-    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--seed", type=int, default=0, help="seed of the starts (default 0)")
     cal.add_argument(
         "--model",
         type=Path,
@@ -432,7 +479,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
     cal.set_defaults(handler=_calibrate)
 
-    train = sub.add_parser("train", help="train a compared model on a trait dataset (spec 6)")
+    train = sub.add_parser("train", help="train a compared model on a trait dataset")
     _add_train_options(train)
     train.add_argument(
         "--engine", default="jax", help="compute engine: jax (default) or julia (soilsciml engines)"
@@ -449,10 +496,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_train_options(ens, first_seed=True)
     ens.set_defaults(handler=_ensemble)
 
-    experiment = sub.add_parser("experiment", help="run a named experiment of the paper")
+    experiment = sub.add_parser(
+        "experiment",
+        help="run or resume a named experiment of the paper (a grid of hysomi_fit trials)",
+        description="Run the experiment's trials as a grid in OUT/grid (rerunning skips "
+        "finished trials), then write OUT/NAME.md, OUT/NAME.json and its figures.",
+    )
     experiment.add_argument("name", choices=EXPERIMENT_NAMES, help="experiment recipe")
     experiment.add_argument("--quick", action="store_true", help="small data, few epochs")
-    experiment.add_argument("--jobs", type=int, default=1, help="runs trained at once")
+    experiment.add_argument(
+        "--executor",
+        default="inprocess",
+        metavar="NAME",
+        help="where the trials run: inprocess (default), processes or dask",
+    )
+    experiment.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
+    )
+    experiment.add_argument(
+        "--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (with dask)"
+    )
     experiment.add_argument("--quiet", action="store_true", help="no progress bars")
     experiment.add_argument("--out", type=Path, required=True, help="experiment folder")
     experiment.set_defaults(handler=_experiment)

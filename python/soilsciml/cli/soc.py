@@ -17,6 +17,29 @@ from soilsciml.config import (
 
 __all__ = ["register"]
 
+ENGINE_HELP = "compute engine: jax (default) or julia (see 'soilsciml engines')"
+
+FIT_DESCRIPTION = """\
+Train the SOC UDE on a dataset and write the run folder (config.toml, weights, results.nc,
+metrics.json, metrics.md, figures).
+
+The dataset (NetCDF, e.g. from 'soilsciml soc simulate' or your own profiles) needs, on
+dimensions (time, depth) or (site, time, depth):
+  time    coordinate, years since the start, increasing
+  depth   coordinate, m, positive down, increasing (cm and mm are converted)
+  soc     soil organic carbon, % (g C per 100 g soil; g/kg is converted); NaN allowed,
+          masked out of the loss
+  ph      soil pH (units "1"), 0-14, no NaN
+  cec     cation exchange capacity, cmol(+)/kg (meq/100g accepted), no NaN
+  clay    clay content, % (g/kg is converted), no NaN
+Every variable and the depth coordinate need a 'units' attribute. A dataset with
+soc_clean (written by 'soilsciml soc noise') also gets metrics against the clean truth.
+
+With --profiles, INPUT is instead a table of measured layers (CSV, Excel, Parquet): one row
+per site, year and layer (top, bottom) with soc, ph, cec and clay, units in the header
+(see read_profiles and the docs' measured-profiles page).
+"""
+
 
 def _simulate(args: argparse.Namespace) -> int:
     from soilsciml.data.io import save_dataset
@@ -230,14 +253,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     sim = sub.add_parser(
         "simulate", help="simulate synthetic SOC profiles with the paper's drivers"
     )
-    sim.add_argument("--truth", choices=TRUTHS, default="reference")
-    sim.add_argument("--boundary", choices=BOUNDARIES, default="mirror")
+    sim.add_argument(
+        "--truth",
+        choices=TRUTHS,
+        default="reference",
+        help="truth generator: reference (known production and respiration, default) or "
+        "transport_only (P = R = 0, the paper's literal text)",
+    )
+    sim.add_argument(
+        "--boundary",
+        choices=BOUNDARIES,
+        default="mirror",
+        help="mirror (the paper's ghost points, default; not mass-conserving with advection) "
+        "or zero_flux (finite volume, conserves total carbon)",
+    )
     sim.add_argument("--nz", type=int, default=30, help="depth points (default 30)")
     sim.add_argument("--years", type=float, default=50.0, help="horizon in years (default 50)")
     sim.add_argument("--output-step", type=float, default=1.0, help="output spacing in years")
     sim.add_argument("--diffusion", type=float, default=1e-3, help="D in m2/yr (default 1e-3)")
     sim.add_argument("--advection", type=float, default=1e-3, help="v in m/yr (default 1e-3)")
-    sim.add_argument("--engine", default="jax")
+    sim.add_argument("--engine", default="jax", help=ENGINE_HELP)
     sim.add_argument(
         "--sites",
         type=int,
@@ -252,18 +287,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     noise = sub.add_parser("noise", help="add multiplicative noise, keeping the clean fields")
     noise.add_argument("input", type=Path, help="SOC dataset (NetCDF)")
     noise.add_argument("--level", type=float, default=0.07, help="relative level (0.07 = 7 %%)")
-    noise.add_argument("--kind", choices=NOISE_KINDS, default="ar1")
+    noise.add_argument(
+        "--kind",
+        choices=NOISE_KINDS,
+        default="ar1",
+        help="ar1: correlated along depth with --rho (default); iid: independent per point",
+    )
     noise.add_argument("--rho", type=float, default=0.8, help="AR-1 correlation along depth")
-    noise.add_argument("--seed", type=int, default=0)
+    noise.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default 0)")
     noise.add_argument(
         "--variables", default="soc,ph,cec,clay", help="comma-separated variables to perturb"
     )
     noise.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     noise.set_defaults(handler=_noise, out_kind="file")
 
-    fit = sub.add_parser("fit", help="train the SOC UDE (NN_P, NN_R) on a dataset")
+    fit = sub.add_parser(
+        "fit",
+        help="train the SOC UDE (NN_P, NN_R) on a dataset",
+        description=FIT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fit.add_argument(
-        "input", type=Path, help="SOC dataset (NetCDF), or a profile table with --profiles"
+        "input",
+        type=Path,
+        help="SOC dataset (NetCDF, see the description), or a profile table with --profiles",
     )
     fit.add_argument("--config", type=Path, help="SOCFitConfig as TOML (default: Case 4 setting)")
     fit.add_argument(
@@ -277,7 +324,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="fit the steady state of the PDE to single-campaign profiles (implies --profiles)",
     )
-    fit.add_argument("--engine", default="jax")
+    fit.add_argument("--engine", default="jax", help=ENGINE_HELP)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument(
         "--out", type=Path, required=True, help="run folder: config, results, metrics, figures"
@@ -295,7 +342,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     synthetic.add_argument(
         "--steady", action="store_true", help="one campaign per site at the truth's steady state"
     )
-    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument(
+        "--seed", type=int, default=0, help="seed of the sites, horizons and noise (default 0)"
+    )
     synthetic.add_argument("--out", type=Path, required=True, help="output CSV file")
     synthetic.set_defaults(handler=_synthetic_profiles)
 
@@ -324,7 +373,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     aware = sub.add_parser(
         "noise-aware", help="Case 3 or 6 with robust losses and priors next to plain MSE"
     )
-    aware.add_argument("--case", type=int, choices=(3, 6), required=True)
+    aware.add_argument(
+        "--case",
+        type=int,
+        choices=(3, 6),
+        required=True,
+        help="3: initial profile through the 1-yr rollout; 6: terminal profile at 50 yr "
+        "(both 35 %% AR-1 noise)",
+    )
     aware.add_argument("--options", help="comma-separated option names (default: all)")
     aware.add_argument("--quick", action="store_true", help="10 years, 20 + 10 iterations")
     aware.add_argument("--quiet", action="store_true", help="no per-option lines")
@@ -338,7 +394,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ens.add_argument(
         "--noise-eta", type=float, help="relative noise of the band (default: dataset's)"
     )
-    ens.add_argument("--engine", default="jax")
+    ens.add_argument("--engine", default="jax", help=ENGINE_HELP)
     ens.add_argument("--quiet", action="store_true", help="no progress bar")
     ens.add_argument("--out", type=Path, required=True, help="run folder")
     ens.set_defaults(handler=_ensemble)

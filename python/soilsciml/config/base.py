@@ -21,12 +21,15 @@ from soilsciml.config.domain import MAX_SEED, ConfigError, setting, settings
 
 __all__ = [
     "ADJOINTS",
+    "COMPATIBLE_SCHEMAS",
+    "CONFIG_SCHEMA",
     "DTYPES",
     "MAX_MEMBERS",
     "MAX_SEED",
     "MAX_TOML_BYTES",
     "MAX_TOML_DEPTH",
     "SOLVERS",
+    "SOLVER_CONTROLLERS",
     "ConfigError",
     "SolverConfig",
     "from_dict",
@@ -42,6 +45,20 @@ T = TypeVar("T")
 SOLVERS = ("tsit5", "dopri5", "dopri8", "kvaerno5", "implicit_euler")
 ADJOINTS = ("checkpoint", "backsolve", "direct", "forward")
 DTYPES = ("float32", "float64")
+#: Step-size controllers of ``solver.controller`` (``engines.jax.solve.CONTROLLERS``).
+SOLVER_CONTROLLERS = ("integral", "pi")
+
+#: Version of what the settings mean, recorded with every grid run (``schema`` in its
+#: ``grid.toml``) and part of the grid fingerprint. Bump it when a default of a config class
+#: changes what a run computes, so that run directories written under the old defaults are not
+#: resumed. Adding a field whose default keeps the old results needs no bump: fingerprints hash
+#: only the settings that differ from the defaults. (Version 1 hashed every setting.)
+CONFIG_SCHEMA = 2
+
+#: Earlier versions whose settings mean what they mean under :data:`CONFIG_SCHEMA`: run
+#: directories written under them are still recognised and resumed. Empty it when bumping
+#: :data:`CONFIG_SCHEMA` for a changed default.
+COMPATIBLE_SCHEMAS: tuple[int, ...] = (1,)
 
 #: Most members an ensemble (SOC or HySoMi) may train.
 MAX_MEMBERS = 1000
@@ -77,6 +94,11 @@ class SolverConfig:
         Gradient strategy: ``checkpoint`` (discretise-then-optimise, default), ``backsolve``
         (optimise-then-discretise), ``direct``, or ``forward`` (forward-mode derivatives only:
         Jacobians of a few parameters, as in a Levenberg-Marquardt fit).
+    controller : str
+        Step-size controller: ``integral`` (default, diffrax's I controller) or ``pi``
+        (diffrax's ``PIDController`` with ``pcoeff = 0.4, icoeff = 0.3``), which took 61
+        dopri5 steps instead of 67 on the Case 4 training step with the same loss to 7e-6
+        (``benchmarks/soc_step.py --pi``). JAX engine only.
     """
 
     solver: str = setting("tsit5", choices=SOLVERS)
@@ -85,6 +107,7 @@ class SolverConfig:
     max_steps: int = setting(100_000, ge=1, le=10_000_000)
     dtype: str = setting("float64", choices=DTYPES)
     adjoint: str = setting("checkpoint", choices=ADJOINTS)
+    controller: str = setting("integral", choices=SOLVER_CONTROLLERS)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

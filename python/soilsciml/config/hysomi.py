@@ -33,12 +33,15 @@ __all__ = [
     "HYSOMI_MODELS",
     "LOSS_WEIGHTINGS",
     "NOISE_MODELS",
+    "SELECTIONS",
+    "STEP_CONTROLLERS",
     "TIME_UNITS",
     "UNCERTAINTY_METHODS",
     "HySoMiCalibrationConfig",
     "HySoMiConstraintConfig",
     "HySoMiGeneratorConfig",
     "HySoMiTrainConfig",
+    "HySoMiTrialConfig",
     "IncubationFormat",
 ]
 
@@ -48,7 +51,9 @@ GENERATOR_ACTIVATIONS = ("relu", "tanh")
 
 @settings("constraints")
 class HySoMiConstraintConfig:
-    """Which HySoMi constraint set applies and how it is thresholded (spec section 3).
+    """Which HySoMi constraint set applies and how it is thresholded.
+
+    See [HySoMi science: constraints][hysomi-constraints].
 
     Parameters
     ----------
@@ -91,7 +96,7 @@ class HySoMiConstraintConfig:
 
 @settings()
 class HySoMiGeneratorConfig:
-    """The synthetic HySoMi trait dataset (spec section 5).
+    """The synthetic HySoMi trait dataset ([HySoMi science: dataset][hysomi-dataset]).
 
     Parameters
     ----------
@@ -222,7 +227,9 @@ def _calibration_solver() -> SolverConfig:
 
 @settings()
 class HySoMiCalibrationConfig:
-    """Calibration of the HySoMi PBM parameters to incubation series (spec section 7).
+    """Calibration of the HySoMi PBM parameters to incubation series.
+
+    See [HySoMi science: real data][hysomi-real-data].
 
     Parameters
     ----------
@@ -321,11 +328,17 @@ class HySoMiCalibrationConfig:
 
 HYSOMI_MODELS = ("hysomi", "unconstrained", "all_states", "ml")
 LOSS_WEIGHTINGS = ("adaptive", "balanced", "normalised")
+#: Validation criteria of early stopping and the kept epoch (``engines.jax.hysomi_train``).
+SELECTIONS = ("co2_constraints", "co2", "objective")
+#: Step-size controllers of the PBM solve (``engines.jax.solve.CONTROLLERS``).
+STEP_CONTROLLERS = ("pi", "integral")
 
 
 @settings()
 class HySoMiTrainConfig:
-    """Training of one compared HySoMi model on a trait dataset (spec sections 4 and 6).
+    """Training of one compared HySoMi model on a trait dataset.
+
+    See [HySoMi science: loss][hysomi-loss] and [models][hysomi-models].
 
     Parameters
     ----------
@@ -345,7 +358,13 @@ class HySoMiTrainConfig:
     batch_size : int
         Samples per step; the last partial batch is padded and masked.
     patience : int
-        Epochs without a better validation loss before training stops.
+        Epochs without a better validation criterion before training stops.
+    selection : str
+        The validation criterion that early stopping watches and whose best epoch is kept,
+        the same for every model: ``co2_constraints`` (CO2 MSE plus the unweighted sum of
+        the mean soft constraint violations; CO2 MSE alone for ``ml``), ``co2`` (CO2 MSE) or
+        ``objective`` (the model's own training loss on the validation split, which for
+        ``adaptive`` weighting moves with the learned weights).
     width, depth : int
         Hidden units and hidden layers of the network (DECIDED 64, paper 5).
     n_train : int
@@ -356,6 +375,13 @@ class HySoMiTrainConfig:
         Constraint set and soft-loss temperature of the ``hysomi`` loss and the metrics.
     solver : SolverConfig
         PBM solver during training and prediction.
+    step_controller : str
+        Step-size controller of the PBM solve: ``pi`` (fewer rejected steps) or
+        ``integral`` (diffrax's default).
+    solve_chunk : int
+        Samples per vmapped PBM solve; a batch is solved in consecutive chunks of this size,
+        ordered by each sample's steps in the previous epoch, so that no chunk waits long for
+        its slowest sample (0: the whole batch in one solve).
     """
 
     model: str = setting("hysomi", choices=HYSOMI_MODELS)
@@ -374,3 +400,37 @@ class HySoMiTrainConfig:
     solver: SolverConfig = field(
         default_factory=lambda: SolverConfig(rtol=1e-5, atol=1e-7, max_steps=4096)
     )
+    selection: str = setting("co2_constraints", choices=SELECTIONS)
+    step_controller: str = setting("pi", choices=STEP_CONTROLLERS)
+    solve_chunk: int = setting(32, ge=0, le=65_536)
+
+
+@settings()
+class HySoMiTrialConfig:
+    """One trial of a HySoMi grid (trial kind ``hysomi_fit``): a training run on a named
+    dataset, scored on the test splits of named datasets.
+
+    The names are keys of the grid's ``[data] datasets`` table (name -> NetCDF path), so a
+    grid can sweep the dataset as it sweeps any setting.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset trained on.
+    score_on : tuple of str
+        Datasets whose test split scores the trained model, besides its own.
+    train : HySoMiTrainConfig
+        The training run; its ``seed`` is used as given (a grid axis for paired seeds).
+    """
+
+    dataset: str = setting("default", note="a key of the grid's [data] datasets table")
+    score_on: tuple[str, ...] = setting(
+        (), max_items=64, note="keys of the grid's [data] datasets table"
+    )
+    train: HySoMiTrainConfig = field(default_factory=HySoMiTrainConfig)
+
+    def __post_init__(self) -> None:
+        _require(
+            self.dataset not in self.score_on,
+            f"score_on lists the trained dataset {self.dataset!r}; it is always scored",
+        )

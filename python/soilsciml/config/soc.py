@@ -212,7 +212,7 @@ class SOCNetworkConfig:
 
 @settings("loss")
 class SOCLossConfig:
-    """Training loss of the SOC UDE (spec section 5).
+    """Training loss of the SOC UDE ([SOC science: losses][soc-losses]).
 
     Parameters
     ----------

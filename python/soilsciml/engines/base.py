@@ -314,8 +314,9 @@ class AbstractEngine(abc.ABC):
     def fit_hysomi(
         self, data: HySoMiTrainingData, config: HySoMiTrainConfig, progress: bool = True
     ) -> HySoMiFitOutput:
-        """Train the compared model ``config.model`` on ``data`` (early stopping on its
-        validation split) and predict its test split with the best epoch's model."""
+        """Train the compared model ``config.model`` on ``data`` (early stopping on the
+        validation criterion ``config.selection``) and predict its test split with the best
+        epoch's model; the history records ``selection`` and ``best_epoch``."""
 
     @abc.abstractmethod
     def predict_hysomi(

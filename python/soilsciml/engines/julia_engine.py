@@ -72,10 +72,17 @@ PBM_STATES = 6
 
 
 def solver_settings(solver: SolverConfig) -> dict[str, Any]:
-    """The solver section for Julia; float32 is refused before Julia starts."""
+    """The solver section for Julia; float32 and a PI step-size controller are refused before
+    Julia starts (the Julia engine's controller is the integral one)."""
     if solver.dtype != "float64":
         raise ValueError(f"solver.dtype must be float64 for the Julia engine; got {solver.dtype}")
-    return to_dict(solver)
+    if solver.controller != "integral":
+        raise ValueError(
+            f"solver.controller must be 'integral' for the Julia engine; got {solver.controller!r}"
+        )
+    settings = to_dict(solver)
+    del settings["controller"]
+    return settings
 
 
 def soc_truth_arguments(problem: SOCTruthProblem) -> list[tuple[Any, ...]]:
@@ -215,7 +222,7 @@ def pbm_arguments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """``(params, initial, times, settings)`` for ``SoilSciML.simulate_pbm``, shapes checked.
 
-    The fixed sorption constants take Julia's defaults, the spec's values (settings section
+    The fixed sorption constants take Julia's defaults, the documented values (settings section
     ``physics`` overrides them).
     """
     params = julia_runtime.float_array(np.atleast_2d(params), "params", (None, PBM_PARAMETERS))
@@ -288,7 +295,10 @@ def hysomi_fit_output(result: Any) -> HySoMiFitOutput:
     """A Julia ``fit_hysomi`` NamedTuple as a :class:`HySoMiFitOutput` (the trained model is
     the dict of flat weights that ``predict_hysomi`` takes back)."""
     history = julia_runtime.to_numpy_dict(result.history)
-    history["failed_solves"] = history["failed_solves"].astype(np.int64)
+    for name in ("failed_solves", "validation_failed"):
+        history[name] = history[name].astype(np.int64)
+    # one value in Julia; 0-d, as the JAX engine records it
+    history["best_epoch"] = np.asarray(int(history["best_epoch"].item()))
     return HySoMiFitOutput(
         trained=julia_runtime.to_numpy_dict(result.weights),
         history=history,

@@ -1,4 +1,4 @@
-"""Calibrate the HySoMi PBM to incubation series (spec section 7).
+"""Calibrate the HySoMi PBM to incubation series ([HySoMi science: real data][hysomi-real-data]).
 
 Without traits, the 13 parameters of each series are free variables inside the box, fitted by
 weighted least squares to its observation channels (cumulative CO2, respiration rates,

@@ -318,7 +318,7 @@ def write_calibration(
     """Write ``fit.json`` (strict JSON), ``results.nc``, ``config.toml`` and per series
     ``fit_<series>.png`` (fit and residuals), ``pools_<series>.png`` (pools with bands) and,
     with intervals, ``uncertainty_<series>.png`` (profiles or marginal posteriors)."""
-    from soilsciml.plots.calibration import close, plot_fit, plot_pools, plot_uncertainty
+    from soilsciml.plots.calibration import plot_fit, plot_pools, plot_uncertainty
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -335,6 +335,5 @@ def write_calibration(
             figure = plot(result, name)
             path = run_dir / f"{prefix}_{stem}.png"
             figure.savefig(path, dpi=110)
-            close(figure)
             paths.append(path)
     return paths

@@ -1,4 +1,6 @@
-"""HySoMi datasets: forward simulations and the synthetic trait dataset (spec sections 1-5).
+"""HySoMi datasets: forward simulations and the synthetic trait dataset.
+
+See [HySoMi science: the PBM][hysomi-pbm] and [the dataset][hysomi-dataset].
 
 Arrays go to the engine; this module wraps its results into xarray Datasets with dims
 ``sample``, ``time`` (hours), ``state``, ``param`` and ``trait``, units and long names on every
@@ -118,7 +120,7 @@ def simulate_hysomi(
     horizon: float = model.HORIZON_HOURS,
     engine: str = "jax",
 ) -> xr.Dataset:
-    """Simulate the PBM for parameter sets (n, 13) from the spec's initial pools, hourly.
+    """Simulate the PBM for parameter sets (n, 13) from the documented initial pools, hourly.
 
     Failed solves are not raised: ``solve_status`` holds each sample's code.
     """

@@ -206,8 +206,6 @@ class HySoMiEnsembleResult:
     def save(self, directory: str | Path, figures: bool = True) -> Path:
         """Write ``member_<k>/`` runs (those not saved yet), ``ensemble.nc``, ``metrics.json``
         and ``bands.png``."""
-        import matplotlib.pyplot as plt
-
         from soilsciml.data.io import save_dataset
         from soilsciml.plots.hysomi import ensemble_bands
 
@@ -222,7 +220,6 @@ class HySoMiEnsembleResult:
         if figures:
             fig = ensemble_bands(self.predictions, sample=0)
             fig.savefig(directory / "bands.png", dpi=110)
-            plt.close(fig)
         return directory
 
 

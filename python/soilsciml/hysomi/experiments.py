@@ -1,17 +1,19 @@
-"""The HySoMi paper's synthetic experiments as named recipes (``soilsciml hysomi experiment``).
+"""The HySoMi paper's synthetic experiments as named grids (``soilsciml hysomi experiment``).
 
-A recipe names its datasets (generator settings, cached as NetCDF in ``DIR/data``) and its
-runs (a training config, the dataset it trains on, the datasets whose test split it is scored
-on, and row labels). :func:`run_experiment` trains what is not finished yet (a run counts as
-finished when its ``metrics.json`` exists, so an interrupted experiment resumes), then writes
-``DIR/NAME.md`` (mean ± standard deviation over seeds), ``DIR/NAME.json`` (every record) and,
-where the paper has a figure, ``DIR/NAME_<figure>.png``.
+A recipe names its datasets (generator settings, cached as NetCDF in ``DIR/data``) and a grid
+of ``hysomi_fit`` trials over :class:`~soilsciml.config.HySoMiTrialConfig` (model, seed,
+dataset, ...), run by the project's search module (:func:`soilsciml.search.run_grid`) in
+``DIR/grid``: resumable trial by trial (a finished trial is never rerun), on any executor
+(``inprocess``, ``processes``, ``dask`` with a scheduler address). :func:`run_experiment`
+then writes ``DIR/NAME.md`` (mean ± standard deviation over seeds; for ``main`` the paired
+comparison of ``hysomi`` and ``unconstrained``), ``DIR/NAME.json`` (every record) and, where
+the paper has a figure, ``DIR/NAME_<figure>.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,46 +21,56 @@ from typing import Any
 
 import numpy as np
 
-from soilsciml.config import HySoMiConstraintConfig, HySoMiGeneratorConfig, HySoMiTrainConfig
+from soilsciml.config import (
+    HySoMiConstraintConfig,
+    HySoMiGeneratorConfig,
+    HySoMiTrainConfig,
+    HySoMiTrialConfig,
+)
 from soilsciml.data.io import json_text
 
-__all__ = ["EXPERIMENTS", "FULL", "QUICK", "Recipe", "RunSpec", "markdown_table", "run_experiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "FULL",
+    "PAIRED_METRICS",
+    "QUICK",
+    "Recipe",
+    "experiment_grid",
+    "markdown_table",
+    "paired_comparison",
+    "run_experiment",
+]
 
 METRIC_COLUMNS = ("mse_co2", "mse_hidden", "l1_params", "constraint_sum")
 COMPARED = ("hysomi", "unconstrained", "all_states")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run of a recipe.
-
-    Parameters
-    ----------
-    name : str
-        Folder name under ``DIR/runs``.
-    dataset : str
-        Dataset it trains on (a key of :attr:`Recipe.datasets`).
-    config : HySoMiTrainConfig
-    labels : dict
-        Row labels of the table (model, sweep value, ...); ``seed`` is added.
-    score_on : tuple of str
-        Datasets whose test split scores the model (default: its own).
-    """
-
-    name: str
-    dataset: str
-    config: HySoMiTrainConfig
-    labels: dict[str, Any]
-    score_on: tuple[str, ...] = ()
+#: Metrics of the headline comparison (paper section 5.1 and Fig. 2).
+PAIRED_METRICS = ("mse_hidden", "mse_B_D", "mse_C_H", "l1_params", "mse_co2", "constraint_sum")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Datasets, runs, table rows and the optional figure of one experiment."""
+    """Datasets, the grid of trials, table rows and the optional figures of one experiment.
+
+    Parameters
+    ----------
+    datasets : dict
+        Dataset name -> generator settings.
+    base : HySoMiTrialConfig
+        The config every trial starts from.
+    grid : dict
+        Dotted field of ``base`` -> values (``train.model``, ``train.seed``, ``dataset``).
+    rows : tuple of str
+        Row labels of the table: ``model``, ``seed``, ``test_data``, a ``train`` setting
+        (``n_train``, ``loss_weighting``) or a key of ``dataset_labels``.
+    dataset_labels : dict
+        Dataset name -> its row labels (``{"depth3": {"generator_depth": 3}}``).
+    """
 
     datasets: dict[str, HySoMiGeneratorConfig]
-    runs: tuple[RunSpec, ...]
+    base: HySoMiTrialConfig
+    grid: dict[str, list[Any]]
     rows: tuple[str, ...]
+    dataset_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: dict[str, Callable[[list[dict[str, Any]]], Any]] = field(default_factory=dict)
     columns: tuple[str, ...] = METRIC_COLUMNS
     notes: str = ""
@@ -73,7 +85,7 @@ class Scale:
     train: HySoMiTrainConfig
 
 
-FULL = Scale(973, (0, 1, 2), HySoMiTrainConfig())
+FULL = Scale(973, (0, 1, 2, 3, 4), HySoMiTrainConfig())
 QUICK = Scale(
     60,
     (0, 1),
@@ -85,22 +97,22 @@ def _data(scale: Scale, **settings: Any) -> HySoMiGeneratorConfig:
     return HySoMiGeneratorConfig(n_samples=scale.n_samples, seed=0, **settings)
 
 
-def _run(scale: Scale, dataset: str, seed: int, labels: dict[str, Any], **settings: Any):
-    config = dataclasses.replace(scale.train, seed=seed, **settings)
-    name = "_".join([dataset, *(f"{k}-{v}" for k, v in labels.items()), f"seed-{seed}"])
-    return RunSpec(name, dataset, config, labels)
+def _base(scale: Scale, dataset: str = "default", **settings: Any) -> HySoMiTrialConfig:
+    return HySoMiTrialConfig(dataset=dataset, train=dataclasses.replace(scale.train, **settings))
+
+
+def _seeds(scale: Scale, first_only: bool = False) -> list[int]:
+    return list(scale.seeds[:1] if first_only else scale.seeds)
 
 
 def _main(scale: Scale) -> Recipe:
-    runs = tuple(
-        _run(scale, "default", seed, {"model": m}, model=m)
-        for m in (*COMPARED, "ml")
-        for seed in scale.seeds
-    )
-    return Recipe({"default": _data(scale)}, runs, ("model",), _bars_by("model"))
+    # seed first: the models of one seed finish together, so an interrupted run already
+    # holds complete pairs for the paired comparison
+    grid = {"train.seed": _seeds(scale), "train.model": [*COMPARED, "ml"]}
+    return Recipe({"default": _data(scale)}, _base(scale), grid, ("model",), figures=_bars_by())
 
 
-def _bars_by(key: str) -> dict[str, Callable[[list[dict[str, Any]]], Any]]:
+def _bars_by(key: str = "model") -> dict[str, Callable[[list[dict[str, Any]]], Any]]:
     """Per-state MSE and per-constraint violation bars of the seed means per ``key``."""
     from soilsciml.plots import hysomi as figures
 
@@ -114,34 +126,46 @@ def _bars_by(key: str) -> dict[str, Callable[[list[dict[str, Any]]], Any]]:
 
 def _complexity(scale: Scale) -> Recipe:
     depths = (1, 3, 9) if scale is QUICK else (1, 3, 5, 7, 9, 13, 17)
-    datasets = {f"depth{d}": _data(scale, generator_depth=d) for d in depths}
-    runs = tuple(
-        _run(scale, f"depth{d}", scale.seeds[0], {"generator_depth": d, "model": m}, model=m)
-        for d in depths
-        for m in COMPARED
+    names = {f"depth{d}": d for d in depths}
+    datasets = {name: _data(scale, generator_depth=d) for name, d in names.items()}
+    grid = {
+        "dataset": list(names),
+        "train.model": list(COMPARED),
+        "train.seed": _seeds(scale, True),
+    }
+    labels = {name: {"generator_depth": d} for name, d in names.items()}
+    return Recipe(
+        datasets,
+        _base(scale, "depth1"),
+        grid,
+        ("generator_depth", "model"),
+        labels,
+        _sweep("generator_depth"),
     )
-    return Recipe(datasets, runs, ("generator_depth", "model"), _sweep("generator_depth"))
 
 
 def _size(scale: Scale) -> Recipe:
-    n_train = (30, 15) if scale is QUICK else (554, 300, 150, 75, 30)
-    runs = tuple(
-        _run(scale, "default", scale.seeds[0], {"n_train": n, "model": m}, model=m, n_train=n)
-        for n in n_train
-        for m in COMPARED
+    n_train = [30, 15] if scale is QUICK else [554, 300, 150, 75, 30]
+    grid = {
+        "train.n_train": n_train,
+        "train.model": list(COMPARED),
+        "train.seed": _seeds(scale, True),
+    }
+    return Recipe(
+        {"default": _data(scale)},
+        _base(scale),
+        grid,
+        ("n_train", "model"),
+        figures=_sweep("n_train"),
     )
-    return Recipe({"default": _data(scale)}, runs, ("n_train", "model"), _sweep("n_train"))
 
 
 def _trait_noise(scale: Scale) -> Recipe:
-    sigmas = (3.0, 6.0, 10.0, 25.0)
-    datasets = {f"noise{s:g}": _data(scale, trait_noise=s) for s in sigmas}
-    runs = tuple(
-        _run(scale, f"noise{s:g}", seed, {"trait_noise": s}, model="hysomi")
-        for s in sigmas
-        for seed in scale.seeds
-    )
-    return Recipe(datasets, runs, ("trait_noise",))
+    names = {f"noise{s:g}": s for s in (3.0, 6.0, 10.0, 25.0)}
+    datasets = {name: _data(scale, trait_noise=s) for name, s in names.items()}
+    grid = {"dataset": list(names), "train.seed": _seeds(scale)}
+    labels = {name: {"trait_noise": s} for name, s in names.items()}
+    return Recipe(datasets, _base(scale, "noise3"), grid, ("trait_noise",), labels)
 
 
 def _misspecified(p6: float, c3: float) -> HySoMiConstraintConfig:
@@ -154,34 +178,23 @@ def _misspecification(scale: Scale) -> Recipe:
         name: _data(scale) if f is None else _data(scale, constraints=_misspecified(*f))
         for name, f in cases.items()
     }
-    runs = tuple(
-        dataclasses.replace(
-            _run(scale, "p6-0.5_c3-1.0", seed, {"model": "hysomi"}, model="hysomi"),
-            score_on=tuple(cases),
-        )
-        for seed in scale.seeds
-    )
+    base = dataclasses.replace(_base(scale, "p6-0.5_c3-1.0"), score_on=tuple(cases)[1:])
     notes = "Trained on the default constraints (P6 0.5, C3 1.0), scored on each test set."
-    return Recipe(datasets, runs, ("test_data",), notes=notes)
+    return Recipe(datasets, base, {"train.seed": _seeds(scale)}, ("test_data",), notes=notes)
 
 
 def _mismatch(scale: Scale) -> Recipe:
     tanh = _data(scale, generator_depth=5, generator_width=42, generator_activation="tanh")
-    runs = tuple(
-        _run(scale, "tanh5x42", seed, {"model": m}, model=m)
-        for m in COMPARED
-        for seed in scale.seeds[:1]
-    )
-    return Recipe({"tanh5x42": tanh}, runs, ("model",))
+    grid = {"train.model": list(COMPARED), "train.seed": _seeds(scale)}
+    return Recipe({"tanh5x42": tanh}, _base(scale, "tanh5x42"), grid, ("model",))
 
 
 def _ablation(scale: Scale) -> Recipe:
-    runs = tuple(
-        _run(scale, "default", seed, {"loss_weighting": w}, model="hysomi", loss_weighting=w)
-        for w in ("adaptive", "balanced", "normalised")
-        for seed in scale.seeds
-    )
-    return Recipe({"default": _data(scale)}, runs, ("loss_weighting",))
+    grid = {
+        "train.loss_weighting": ["adaptive", "balanced", "normalised"],
+        "train.seed": _seeds(scale),
+    }
+    return Recipe({"default": _data(scale)}, _base(scale), grid, ("loss_weighting",))
 
 
 def _sweep(x: str) -> dict[str, Callable[[list[dict[str, Any]]], Any]]:
@@ -247,66 +260,116 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
-def _dataset(path: Path, config: HySoMiGeneratorConfig, progress: bool):
-    from soilsciml.data.io import load_dataset, save_dataset
+def _dataset(path: Path, config: HySoMiGeneratorConfig, progress: bool) -> Path:
+    from soilsciml.data.io import save_dataset
     from soilsciml.hysomi.data import generate_hysomi
 
     if not path.is_file():
         save_dataset(generate_hysomi(config, progress=progress), path)
-    return load_dataset(path)
+    return path
 
 
-def _scores(run: RunSpec, folder: Path, datasets: dict[str, Any], progress: bool) -> list[dict]:
-    """Metrics of one run on each of its scoring datasets, training it if not finished."""
-    from soilsciml.hysomi.fit import (
-        HySoMiFitResult,
-        fit_hysomi,
-        hysomi_metrics,
-        predict_split,
-        write_run,
+def experiment_grid(recipe: Recipe, paths: dict[str, Path]):
+    """The recipe's grid as a :class:`~soilsciml.search.GridSpec` of kind ``hysomi_fit``."""
+    from soilsciml.search import GridSpec, Selection
+
+    return GridSpec(
+        trial="soilsciml.hysomi.trials:fit_trial",
+        base=recipe.base,
+        grid=recipe.grid,
+        select=Selection("selection", "min"),
+        data={"datasets": {k: str(Path(p).resolve()) for k, p in paths.items()}},
+        kind="hysomi_fit",
     )
 
-    score_on = run.score_on or (run.dataset,)
-    paths = {
-        d: folder / ("metrics.json" if d == run.dataset else f"metrics_{d}.json") for d in score_on
-    }
-    if not all(p.is_file() for p in paths.values()):
-        if (folder / "metrics.json").is_file():
-            result = HySoMiFitResult.load(folder)
-        else:
-            result = fit_hysomi(datasets[run.dataset], run.config, progress=progress)
-            write_run(result, folder)
-        for name, path in paths.items():
-            if not path.is_file():
-                metrics = hysomi_metrics(predict_split(result, datasets[name]), run.config)
-                path.write_text(json_text(metrics, indent=2) + "\n")
-    base = json.loads((folder / "metrics.json").read_text())
-    return [
-        {
-            **run.labels,
-            "seed": run.config.seed,
-            "test_data": name,
-            **base,
-            **json.loads(path.read_text()),
+
+def _rows(recipe: Recipe, grid_records: dict[str, dict[str, Any]], trials) -> list[dict]:
+    """One record per finished trial and scoring dataset: row labels, seed and metrics."""
+    from soilsciml.hysomi.trials import scored_metrics
+
+    records = []
+    for trial in trials:
+        record = grid_records.get(trial.name)
+        if record is None or record["status"] != "ok":
+            continue
+        config = trial.config
+        labels = {
+            "model": config.train.model,
+            "n_train": config.train.n_train,
+            "loss_weighting": config.train.loss_weighting,
+            **recipe.dataset_labels.get(config.dataset, {}),
         }
-        for name, path in paths.items()
-    ]
+        for name in (config.dataset, *config.score_on):
+            own = name == config.dataset
+            metrics = scored_metrics(record["metrics"], None if own else name)
+            if not own:
+                metrics = {**scored_metrics(record["metrics"], None), **metrics}
+            clean = {k: None if math.isnan(v) else v for k, v in metrics.items()}
+            records.append(
+                {
+                    **{k: labels[k] for k in recipe.rows if k in labels},
+                    "model": config.train.model,
+                    "seed": config.train.seed,
+                    "test_data": name,
+                    "trial": trial.name,
+                    **clean,
+                }
+            )
+    return records
 
 
-def _score_cached(run: RunSpec, folder: Path, paths: dict[str, Path]) -> list[dict]:
-    """:func:`_scores` in a worker process: datasets come from the experiment's cache."""
-    from soilsciml.data.io import load_dataset
+def paired_comparison(
+    records: Sequence[dict[str, Any]],
+    first: str = "hysomi",
+    second: str = "unconstrained",
+    metrics: Sequence[str] = PAIRED_METRICS,
+) -> str:
+    """Markdown table of ``first`` against ``second``, paired by seed, per metric.
 
-    datasets = {name: load_dataset(path) for name, path in paths.items()}
-    return _scores(run, folder, datasets, progress=False)
+    Columns: each model's mean ± sample SD, the mean paired difference (first - second) and
+    its relative size, ``n`` (seeds present for both), the two-sided paired t-test p-value
+    and the exact Wilcoxon signed-rank p-value (``scipy.stats``; n/a below 2 pairs).
+    """
+    from scipy import stats
+
+    by_seed = {m: {r["seed"]: r for r in records if r["model"] == m} for m in (first, second)}
+    seeds = sorted(set(by_seed[first]) & set(by_seed[second]))
+    header = f"| metric | {first} | {second} | difference | n | t-test p | Wilcoxon p |"
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    for metric in metrics:
+        a = np.array([by_seed[first][s].get(metric) for s in seeds], dtype=float)
+        b = np.array([by_seed[second][s].get(metric) for s in seeds], dtype=float)
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+        n = int(keep.sum())
+        if n == 0:
+            lines.append(f"| {metric} | n/a | n/a | n/a | 0 | n/a | n/a |")
+            continue
+        spread = (lambda x: f" ± {np.std(x, ddof=1):.2g}") if n > 1 else (lambda x: "")
+        diff = float(np.mean(a - b))
+        t_p = f"{stats.ttest_rel(a, b).pvalue:.3g}" if n > 1 else "n/a"
+        w_p = f"{stats.wilcoxon(a, b).pvalue:.3g}" if n > 1 and np.any(a != b) else "n/a"
+        lines.append(
+            f"| {metric} | {np.mean(a):.4g}{spread(a)} | {np.mean(b):.4g}{spread(b)} | "
+            f"{diff:+.3g} ({diff / np.mean(b):+.1%}) | {n} | {t_p} | {w_p} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def run_experiment(
-    name: str, out: str | Path, quick: bool = False, progress: bool = True, jobs: int = 1
+    name: str,
+    out: str | Path,
+    quick: bool = False,
+    progress: bool = True,
+    executor: str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run (or resume) the named experiment in ``out``; return its Markdown table and records.
 
-    ``jobs`` > 1 trains that many runs at once in separate (spawned) processes.
+    The trials run as a grid (:func:`soilsciml.search.run_grid`) in ``out/grid`` on
+    ``executor`` (``inprocess``, ``processes`` with ``workers``, ``dask`` with ``workers``
+    or a ``scheduler`` address); finished trials are kept, so rerunning resumes.
 
     Raises
     ------
@@ -315,38 +378,35 @@ def run_experiment(
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    import matplotlib.pyplot as plt
+    from soilsciml.search import run_grid
 
     recipe = EXPERIMENTS[name](QUICK if quick else FULL)
     out = Path(out)
-    datasets = {
+    paths = {
         key: _dataset(out / "data" / f"{key}.nc", config, progress)
         for key, config in recipe.datasets.items()
     }
-    records: list[dict[str, Any]] = []
-    if jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        paths = {key: out / "data" / f"{key}.nc" for key in recipe.datasets}
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = [
-                pool.submit(_score_cached, run, out / "runs" / run.name, paths)
-                for run in recipe.runs
-            ]
-            for future in futures:
-                records += future.result()
-    else:
-        for run in recipe.runs:
-            records += _scores(run, out / "runs" / run.name, datasets, progress)
+    spec = experiment_grid(recipe, paths)
+    run = run_grid(
+        spec,
+        out / "grid",
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        quiet=not progress,
+    )
+    records = _rows(recipe, run.records, spec.trials)
     title = f"# HySoMi experiment `{name}`{' (quick)' if quick else ''}\n\n"
     table = markdown_table(records, recipe.rows, recipe.columns)
     notes = f"\n{recipe.notes}\n" if recipe.notes else ""
+    missing = len(spec.trials) - sum(r["status"] == "ok" for r in run.records.values())
+    if missing:
+        notes += f"\n{missing} of {len(spec.trials)} trials not finished or failed.\n"
+    if name == "main":
+        notes += "\nPaired by seed, hysomi against unconstrained:\n\n" + paired_comparison(records)
     (out / f"{name}.md").write_text(title + table + notes)
     (out / f"{name}.json").write_text(json_text(records, indent=2) + "\n")
     for key, draw in recipe.figures.items():
         fig = draw(records)
         fig.savefig(out / f"{name}_{key}.png", dpi=110)
-        plt.close(fig)
     return table, records

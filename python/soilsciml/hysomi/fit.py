@@ -122,9 +122,12 @@ class HySoMiFitResult:
     predictions : xarray.Dataset
         Test split: ``params_pred`` / ``params_true`` (sample, param), ``states_pred`` /
         ``states_true`` (sample, time, state), ``solve_status``; history on ``epoch``:
-        ``train_loss``, ``validation_loss``, ``learning_rate``, ``failed_solves``,
-        ``validation_terms`` and ``term_weights`` (epoch, term); attrs: run settings,
-        ``wall_time_s``, ``best_epoch``, ``engine``.
+        ``train_loss``, ``validation_loss``, ``selection`` (the criterion of early stopping),
+        ``validation_mse_co2``, ``validation_constraint_sum``, ``validation_failed``,
+        ``learning_rate``, ``failed_solves``, ``solver_steps``, ``validation_terms`` and
+        ``term_weights`` (epoch, term); attrs: run settings, ``wall_time_s``,
+        ``best_epoch`` (the epoch kept, from 1; 0 for the initial weights), ``selection``,
+        ``engine``.
     """
 
     config: HySoMiTrainConfig
@@ -198,7 +201,8 @@ def fit_hysomi(
     """Train ``config.model`` on the dataset's training split, predict its test split.
 
     Trait standardisation is fitted on the training samples used (the first ``n_train`` of
-    the training split when ``n_train`` > 0). Early stopping watches the validation split.
+    the training split when ``n_train`` > 0). Early stopping and the epoch kept follow the
+    validation criterion ``config.selection`` (``engines.jax.hysomi_train``).
 
     Parameters
     ----------
@@ -252,7 +256,9 @@ def fit_hysomi(
             "config": json.dumps(to_dict(config)),
             "n_train": int(traits.shape[0]),
             "n_traits": int(traits.shape[1]),
-            "best_epoch": int(np.nanargmin(history["validation_loss"])) + 1,
+            # every engine records the epoch it kept on the criterion ``config.selection``
+            "best_epoch": int(history["best_epoch"]),
+            "selection": config.selection,
             "wall_time_s": wall,
             "engine": engine,
             "dataset_title": str(ds.attrs.get("title", "")),
@@ -285,9 +291,14 @@ def _predictions_dataset(
 #: History entry -> long name (the per-term ones are on (epoch, term)).
 HISTORY_NAMES = {
     "train_loss": "mean training loss",
-    "validation_loss": "validation loss",
+    "validation_loss": "training objective on the validation split",
+    "selection": "validation criterion of early stopping",
+    "validation_mse_co2": "validation CO2 MSE",
+    "validation_constraint_sum": "validation sum of mean soft constraint violations",
+    "validation_failed": "failed validation solves",
     "learning_rate": "Adam step size",
     "failed_solves": "failed training solves",
+    "solver_steps": "mean accepted solver steps per training sample",
     "validation_terms": "validation loss terms",
     "term_weights": "loss weights 1/(2 s^2)",
 }
@@ -297,6 +308,7 @@ def _history_dataset(history: dict[str, np.ndarray], terms: tuple[str, ...]) -> 
     data = {
         name: (("epoch", "term")[: history[name].ndim], history[name], {"long_name": long_name})
         for name, long_name in HISTORY_NAMES.items()
+        if name in history
     }
     coords = {"epoch": np.arange(1, len(history["train_loss"]) + 1), "term": list(terms)}
     return xr.Dataset(data, coords=coords)
@@ -318,8 +330,6 @@ def predict_split(result: HySoMiFitResult, ds: xr.Dataset, split: str = "test") 
 
 def write_run(result: HySoMiFitResult, directory: str | Path) -> Path:
     """Save a run (:meth:`HySoMiFitResult.save`) and its figures as PNG files."""
-    import matplotlib.pyplot as plt
-
     from soilsciml.plots import hysomi as figures
 
     directory = result.save(directory)
@@ -334,5 +344,4 @@ def write_run(result: HySoMiFitResult, directory: str | Path) -> Path:
         drawn["constraint_violations"] = figures.constraint_violation_bars(metrics)
     for name, fig in drawn.items():
         fig.savefig(directory / f"{name}.png", dpi=110)
-        plt.close(fig)
     return directory

@@ -1,4 +1,6 @@
-"""Synthetic genomic traits from PBM parameters: a random, fixed MLP (spec section 5, step 2-3).
+"""Synthetic genomic traits from PBM parameters: a random, fixed MLP.
+
+See [HySoMi science: dataset][hysomi-dataset], steps 2-3.
 
 The network is numpy only and fully determined by its seed: He-normal weights, zero biases,
 ``depth`` hidden layers of ``width`` units (ReLU, or tanh for the generator-mismatch variant),

@@ -62,7 +62,7 @@ def _truth_functions(truth: ReferenceTruth) -> tuple[Callable, Callable]:
 
 
 def reference_expressions(truth: ReferenceTruth = _REFERENCE) -> tuple[str, str]:
-    """The reference truth's P* and R* as readable formulas (spec section 3)."""
+    """The reference truth's P* and R* as readable formulas ([SOC science: truth][soc-truth])."""
     p = f"P* = {truth.p0:g} exp(-{truth.p_depth:g} z) (1 + {truth.p_ph:g} (pH - {truth.ph_ref:g}))"
     r = (
         f"R* = {truth.r0:g} (1 - {truth.r_cec:g} (CEC - {truth.cec_ref:g})) "

@@ -1,4 +1,5 @@
-"""Ecological constraints of HySoMi as data (spec ``hysomi.md`` section 3, paper Table 1).
+"""Ecological constraints of HySoMi as data ([HySoMi science: constraints][hysomi-constraints],
+paper Table 1).
 
 Every constraint is ``a * v1 <= b * v2`` with ``v1`` and ``v2`` named functionals of a
 trajectory (pools on an output time axis) or of the parameters. Each functional has a hard
@@ -215,7 +216,7 @@ def _at_least(label: str, description: str, functional: str, bound: float) -> Co
     return Constraint(label, description, "one", functional, a=bound)
 
 
-#: Every constraint of the spec (paper Table 1 and the real-data P12), by label.
+#: Every documented constraint (paper Table 1 and the real-data P12), by label.
 CONSTRAINTS: dict[str, Constraint] = {
     c.label: c
     for c in (
@@ -241,7 +242,8 @@ CONSTRAINTS: dict[str, Constraint] = {
 #: scaled to 15 h at the same relative rate.
 REAL_DATA_P11_FACTOR = 0.9 ** (15.0 / 168.0)
 
-#: Named settings: the labels they use and the factors they change (spec section 3).
+#: Named settings: the labels they use and the factors they change
+#: (docs/science/hysomi.md#hysomi-constraints).
 CONSTRAINT_SETS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
     "synthetic": (
         ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "C1", "C2", "C3"),

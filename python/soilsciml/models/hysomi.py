@@ -1,4 +1,6 @@
-"""Engine-neutral HySoMi process-based model: six microbial carbon pools (spec ``hysomi.md`` 1-2).
+"""Engine-neutral HySoMi process-based model: six microbial carbon pools.
+
+See [HySoMi science: the PBM][hysomi-pbm] and [the parameters][hysomi-parameters].
 
 The right-hand side takes an array module ``xp`` (numpy or jax.numpy), so one formula serves
 the JAX engine, scipy reference solves and the tests. Units: carbon in mg C per g soil, time
@@ -44,7 +46,7 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One biokinetic parameter and its box (spec section 2).
+    """One biokinetic parameter and its box ([HySoMi science: parameters][hysomi-parameters]).
 
     Parameters
     ----------
@@ -65,7 +67,8 @@ class ParameterSpec:
     upper: float
 
 
-#: The 13 biokinetic parameters, in the contract order, with their box (spec section 2).
+#: The 13 biokinetic parameters, in the contract order, with their box
+#: (docs/science/hysomi.md#hysomi-parameters).
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("mu_max", "maximum growth rate", "1/h", 0.01, 0.3),
     ParameterSpec("k_R", "reactivation rate", "1/h", 0.01, 1.0),
@@ -122,7 +125,7 @@ class Physics:
     k_ads_rate: float = 1.0
 
 
-#: The spec's fixed sorption parameters.
+#: The fixed sorption parameters (docs/science/hysomi.md#hysomi-pbm).
 PHYSICS = Physics()
 
 
@@ -148,7 +151,7 @@ def from_box(params: Any, xp: ModuleType = np) -> Any:
 
 
 def rhs(y: Any, params: Any, physics: Physics = PHYSICS, xp: ModuleType = np) -> Any:
-    """Time derivative of the six pools in mg C/(g h) (spec section 1).
+    """Time derivative of the six pools in mg C/(g h) ([HySoMi science: the PBM][hysomi-pbm]).
 
     Parameters
     ----------

@@ -1,4 +1,6 @@
-"""Engine-neutral SOC depth-profile model (spec ``soc-ude.md`` sections 1-3).
+"""Engine-neutral SOC depth-profile model.
+
+See [SOC science: the model][soc-model], [drivers][soc-drivers] and [truth][soc-truth].
 
 The formulas here take an array module ``xp`` (numpy or jax.numpy), so the same expressions
 generate data, drive the JAX engine and serve as the reference for tests.
@@ -63,7 +65,9 @@ class DriverCoefficients:
 
 @dataclass(frozen=True)
 class ReferenceTruth:
-    """Mechanistic source and sink of the ``reference`` truth generator (spec section 3).
+    """Mechanistic source and sink of the ``reference`` truth generator.
+
+    See [SOC science: truth][soc-truth].
 
     P*(z, t)    = p0 exp(-p_depth z) (1 + p_ph (pH - ph_ref))                         [% / yr]
     R*(C, z, t) = r0 (1 - r_cec (CEC - cec_ref)) (clay_ref / Clay) (1 + r_ph (pH - ph_ref)) C

@@ -1,4 +1,6 @@
-"""Engine-neutral pieces of the SOC UDE (spec ``soc-ude.md`` sections 1 and 5, ``contracts.md``).
+"""Engine-neutral pieces of the SOC UDE.
+
+See [SOC science: the model][soc-model] and [losses][soc-losses].
 
 Everything here is numpy and depends only on the data and the config, never on the network
 weights, so both engines receive the same arrays: input scaling, the layout of the loss targets
@@ -200,7 +202,9 @@ TARGET_LAYOUTS: dict[str, Callable[[SOCUDEProblem, SOCLossConfig], TargetLayout]
 
 
 def target_layout(problem: SOCUDEProblem, loss: SOCLossConfig) -> TargetLayout:
-    """The save times and targets of ``loss.target`` (spec section 5 and the "t = 0" cases).
+    """The save times and targets of ``loss.target``.
+
+    See [SOC science: losses][soc-losses] and [cases][soc-cases].
 
     ``terminal``: the last observed profile; ``trajectory``: every observed time after the
     start; ``initial``: the profile after a rollout of ``epsilon_rollout`` years from the

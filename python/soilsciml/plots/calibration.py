@@ -3,17 +3,14 @@ marginal posteriors. Every axis carries its unit."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from soilsciml.models import hysomi as model
+from soilsciml.plots import new_figure
 
-__all__ = ["close", "plot_fit", "plot_pools", "plot_uncertainty"]
+__all__ = ["plot_fit", "plot_pools", "plot_uncertainty"]
 
 _LABELS = {
     "co2": "cumulative CO2",
@@ -63,7 +60,7 @@ def plot_fit(result: xr.Dataset, series: str) -> Figure:
     """
     row = result.sel(series=series)
     channels = list(result["channel"].values)
-    fig, axes = plt.subplots(
+    fig, axes = new_figure(
         2, len(channels), figsize=(4.2 * len(channels), 6), squeeze=False, layout="constrained"
     )
     hours = result["time"].values
@@ -105,7 +102,7 @@ def plot_pools(result: xr.Dataset, series: str) -> Figure:
     """The six pools and B_A + B_D with their bands, observed biomass and glucose on top."""
     row = result.sel(series=series)
     hours = result["time"].values
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6), layout="constrained")
+    fig, axes = new_figure(2, 4, figsize=(14, 6), layout="constrained")
     channels = list(result["channel"].values)
     for ax, (title, state, channel) in zip(axes.ravel(), _POOLS, strict=False):
         if state is None:
@@ -135,7 +132,7 @@ def plot_pools(result: xr.Dataset, series: str) -> Figure:
 def plot_uncertainty(result: xr.Dataset, series: str) -> Figure:
     """Profiles (chi2 - chi2_min against the held value) or marginal posteriors per parameter."""
     row = result.sel(series=series)
-    fig, axes = plt.subplots(3, 5, figsize=(16, 9), layout="constrained")
+    fig, axes = new_figure(3, 5, figsize=(16, 9), layout="constrained")
     for ax, name, unit in zip(
         axes.ravel(), result["param"].values, result["param_units"].values, strict=False
     ):
@@ -163,8 +160,3 @@ def plot_uncertainty(result: xr.Dataset, series: str) -> Figure:
     level = float(result.attrs.get("level", 0.95))
     fig.suptitle(f"{series}: {result.attrs.get('uncertainty')} with {level:.0%} intervals (green)")
     return fig
-
-
-def close(figure: Figure) -> None:
-    """Release a figure's memory once written."""
-    plt.close(figure)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from soilsciml.plots import new_figure
 
 __all__ = ["plot_distillation"]
 
@@ -28,7 +26,7 @@ def plot_distillation(
     production, respiration : ndarray
         Network outputs at ``samples`` (% / yr).
     """
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
+    fig, axes = new_figure(1, 3, figsize=(13, 4.2), layout="constrained")
     for ax, fit, output in zip(
         axes[:2], (terms.production, terms.respiration), (production, respiration), strict=True
     ):

@@ -6,15 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from soilsciml.models.hysomi import STATE_NAMES, STATES
+from soilsciml.plots import new_figure
 
 __all__ = [
     "constraint_violation_bars",
@@ -34,7 +31,7 @@ def _grouped_bars(
     log: bool,
 ) -> Figure:
     """Bars of ``metrics[model][key]`` grouped by key, one colour per model (None -> no bar)."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(keys) * max(1, len(metrics))), 3.8))
+    fig, ax = new_figure(figsize=(max(6.0, 0.7 * len(keys) * max(1, len(metrics))), 3.8))
     width = 0.8 / max(1, len(metrics))
     x = np.arange(len(keys))
     for i, (name, values) in enumerate(metrics.items()):
@@ -65,7 +62,7 @@ def constraint_violation_bars(metrics: Mapping[str, Mapping[str, Any]]) -> Figur
 
 def trajectories(predictions: xr.Dataset, samples: Sequence[int] = (0, 1, 2)) -> Figure:
     """True (solid) and predicted (dashed) pools of a few test samples, one panel per pool."""
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
+    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
     times = predictions["time"].values
     for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
         for k, i in enumerate(samples):
@@ -86,7 +83,7 @@ def trajectories(predictions: xr.Dataset, samples: Sequence[int] = (0, 1, 2)) ->
 def ensemble_bands(ensemble: xr.Dataset, sample: int = 0) -> Figure:
     """One test sample's pools: the ensemble's 5-95 % band, its calibrated band, the mean and
     the truth."""
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharex=True)
+    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
     times = ensemble["time"].values
     for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
         lower = ensemble["states_lower"].values[sample, :, j]
@@ -117,11 +114,15 @@ def ensemble_bands(ensemble: xr.Dataset, sample: int = 0) -> Figure:
 
 
 def training_curves(predictions: xr.Dataset) -> Figure:
-    """Training and validation loss per epoch, and the validation loss terms (log scale)."""
-    fig, (ax_loss, ax_terms) = plt.subplots(1, 2, figsize=(10, 3.8))
+    """Training and validation objective per epoch, and the validation loss terms with the
+    selection criterion (log scale); the dotted line marks the epoch kept."""
+    fig, (ax_loss, ax_terms) = new_figure(1, 2, figsize=(10, 3.8))
     epoch = predictions["epoch"].values
     ax_loss.plot(epoch, predictions["train_loss"].values, label="training")
     ax_loss.plot(epoch, predictions["validation_loss"].values, label="validation")
+    if "selection" in predictions:
+        ax_terms.plot(epoch, predictions["selection"].values, "k", lw=2, label="criterion")
+        ax_terms.axvline(predictions.attrs.get("best_epoch", epoch[-1]), color="grey", ls=":")
     ax_loss.axvline(predictions.attrs.get("best_epoch", epoch[-1]), color="grey", ls=":")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
@@ -144,7 +145,7 @@ def sweep_lines(records: Sequence[Mapping[str, Any]], x: str, metrics: Sequence[
 
     ``records`` hold ``x``, ``model`` and the metrics; seeds of one (x, model) are averaged.
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.5))
+    fig, axes = new_figure(1, len(metrics), figsize=(4.0 * len(metrics), 3.5))
     for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
         for name in dict.fromkeys(r["model"] for r in records):
             xs = sorted({r[x] for r in records if r["model"] == name})

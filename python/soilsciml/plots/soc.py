@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+
+from soilsciml.plots import new_figure
 
 __all__ = [
     "fit_figures",
@@ -37,7 +35,7 @@ def plot_profiles(ds: xr.Dataset, times: Sequence[float] | None = None) -> Figur
     if times is None:
         t = ds["time"].values
         times = sorted({float(t[0]), float(t[len(t) // 2]), float(t[-1])})
-    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    fig, ax = new_figure(figsize=(4.5, 5), layout="constrained")
     for i, time in enumerate(times):
         color = f"C{i}"
         row = ds.sel(time=time, method="nearest")
@@ -56,7 +54,7 @@ def plot_drivers(ds: xr.Dataset, time: float | None = None) -> Figure:
     if time is None:
         time = float(np.median(ds["time"].values))
     row = ds.sel(time=time, method="nearest")
-    fig, axes = plt.subplots(1, 3, figsize=(10, 4.5), sharey=True, layout="constrained")
+    fig, axes = new_figure(1, 3, figsize=(10, 4.5), sharey=True, layout="constrained")
     for ax, name in zip(axes, ("ph", "cec", "clay"), strict=True):
         ax.plot(row[name], ds["depth"], "o-", ms=3, label="observed")
         if f"{name}_clean" in ds:
@@ -76,7 +74,7 @@ def _fitted_rows(fit: xr.Dataset):
 
 def plot_fit_profile(fit: xr.Dataset) -> Figure:
     """Predicted vs target SOC profile at each fitted time (clean truth dashed when known)."""
-    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    fig, ax = new_figure(figsize=(4.5, 5), layout="constrained")
     depth = fit["depth"]
     for time, row, color in _fitted_rows(fit):
         label = f"t = {time:g} yr" if fit.sizes["fit_time"] <= 5 else None
@@ -93,7 +91,7 @@ def plot_fit_profile(fit: xr.Dataset) -> Figure:
 
 def plot_residual_depth(fit: xr.Dataset) -> Figure:
     """Residual (predicted - target) over depth at each fitted time; vs clean truth dashed."""
-    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    fig, ax = new_figure(figsize=(4.5, 5), layout="constrained")
     depth = fit["depth"]
     for _, row, color in _fitted_rows(fit):
         ax.plot(row["soc_fit_pred"] - row["soc_fit_obs"], depth, "o-", ms=3, color=color)
@@ -110,7 +108,7 @@ def plot_fit_heatmap(fit: xr.Dataset) -> Figure:
     """Three panels over (time, depth): target (clean truth when known) | predicted | residual."""
     reference = fit["soc_truth"] if "soc_truth" in fit else fit["soc"]
     residual = fit["soc_pred"] - reference
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharey=True, layout="constrained")
+    fig, axes = new_figure(1, 3, figsize=(12, 4), sharey=True, layout="constrained")
     vmin = float(np.nanmin([reference.min(), fit["soc_pred"].min()]))
     vmax = float(np.nanmax([reference.max(), fit["soc_pred"].max()]))
     extent = float(np.nanmax(np.abs(residual.values))) or 1.0
@@ -138,7 +136,7 @@ def plot_fit_heatmap(fit: xr.Dataset) -> Figure:
 
 def plot_loss(history: dict[str, np.ndarray]) -> Figure:
     """Training loss per iteration, stages one after the other, log scale."""
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    fig, ax = new_figure(figsize=(6, 4), layout="constrained")
     offset = 0
     for stage, losses in history.items():
         steps = offset + np.arange(len(losses))
@@ -165,7 +163,7 @@ def fit_figures(fit: xr.Dataset, history: dict[str, np.ndarray]) -> dict[str, Fi
 def plot_ensemble_profile(fit: xr.Dataset) -> Figure:
     """Ensemble mean and its 5-95 % band over depth at each fitted time, with the target
     (dots) and the clean truth (dashed) when known."""
-    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    fig, ax = new_figure(figsize=(4.5, 5), layout="constrained")
     depth = fit["depth"]
     for time, row, color in _fitted_rows(fit):
         ax.fill_betweenx(

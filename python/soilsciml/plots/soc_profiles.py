@@ -6,14 +6,11 @@ as a line and its layer means as dashed steps; time axes span each site's observ
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from soilsciml.plots import new_figure
 from soilsciml.plots.soc import plot_loss
 
 __all__ = [
@@ -43,7 +40,7 @@ def layer_steps(bounds: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.
 def _panels(n: int, width: float = 2.6, height: float = 3.0):
     columns = min(n, 4)
     rows = -(-n // columns)
-    fig, axes = plt.subplots(
+    fig, axes = new_figure(
         rows, columns, figsize=(width * columns, height * rows), squeeze=False, layout="constrained"
     )
     for ax in axes.flat[n:]:
@@ -108,7 +105,7 @@ def plot_topsoil_by_site(fit: xr.Dataset) -> Figure:
 
 def plot_net_source(fit: xr.Dataset) -> Figure:
     """Net source NN_P - NN_R at each site's steady state over depth (one line per site)."""
-    fig, ax = plt.subplots(figsize=(4.5, 5), layout="constrained")
+    fig, ax = new_figure(figsize=(4.5, 5), layout="constrained")
     for s in range(fit.sizes["site"]):
         ax.plot(fit["net_source"].isel(site=s), fit["model_depth"], lw=0.8, color=f"C{s % 10}")
     ax.axvline(0.0, color="0.5", lw=0.8)

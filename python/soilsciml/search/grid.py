@@ -35,6 +35,7 @@ __all__ = [
     "MAX_TRIALS",
     "GridError",
     "Trial",
+    "changed_settings",
     "expand_grid",
     "fingerprint",
     "plain",
@@ -94,6 +95,48 @@ def plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     return value
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def changed_settings(config: Any, reference: Any = None) -> dict[str, Any]:
+    """The fields of the config dataclass ``config`` that differ from their defaults, as plain data.
+
+    Nested configs are compared field by field with the default of the field that holds them,
+    and appear only when some field inside differs; a field without a default always appears.
+    This is what a grid fingerprint hashes, so adding a field with a default (that keeps what
+    the config computed before) leaves every fingerprint unchanged.
+
+    Parameters
+    ----------
+    config : dataclass
+        The config.
+    reference : dataclass, optional
+        Compare with this config of the same class instead of the field defaults.
+
+    Examples
+    --------
+    >>> from soilsciml.config import SolverConfig
+    >>> changed_settings(SolverConfig(rtol=1e-6))
+    {'rtol': 1e-06}
+    """
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        default = _default(f) if reference is None else getattr(reference, f.name)
+        if dataclasses.is_dataclass(value) and type(default) is type(value):
+            nested = changed_settings(value, default)
+            if nested:
+                out[f.name] = nested
+        elif default is dataclasses.MISSING or plain(value) != plain(default):
+            out[f.name] = plain(value)
+    return out
 
 
 def canonical_json(data: Any) -> str:

@@ -121,7 +121,7 @@ def run_grid(
         different grid and ``restart`` is false. Both before any trial runs.
     """
     pool = make_executor(executor, workers=workers, scheduler=scheduler)
-    run = RunDirectory.open(out, spec.document(), restart=restart)
+    run = RunDirectory.open(out, spec.document(), restart=restart, recognise=spec.recognises)
     records: dict[str, dict[str, Any]] = {}
     lost: dict[str, str] = {}
     executed: list[str] = []
@@ -129,7 +129,7 @@ def run_grid(
         pending = []
         for trial in spec.trials:
             job = _job(spec, run, trial, trial.name, "grid", trial.config)
-            record = run.load(job.identity())
+            record = run.load(job.identity(), upgrade=job.upgrade)
             if record is not None and (record["status"] == "ok" or not retry_failed):
                 records[trial.name] = record
             else:
@@ -170,7 +170,7 @@ def _retrain(
         return None
     trial = next(t for t in spec.trials if t.name == best["name"])
     job = _job(spec, run, trial, BEST_DIR, "retrain", spec.retrain_config(trial.config))
-    record = run.load(job.identity(), warn_stale=False)
+    record = run.load(job.identity(), warn_stale=False, upgrade=job.upgrade)
     if record is not None:
         return record
     for _, result in pool.map_unordered(execute_trial, [job]):

@@ -19,8 +19,14 @@ A grid file::
 
     [data]                         # optional: plain table handed to every trial (paths ...)
 
-The ``fingerprint`` key that a run writes into its ``grid.toml`` is accepted and ignored, so a
-run's ``grid.toml`` is itself a valid grid file.
+The ``fingerprint``, ``schema`` and ``earlier_fingerprints`` keys that a run writes into its
+``grid.toml`` are accepted and ignored, so a run's ``grid.toml`` is itself a valid grid file.
+
+The fingerprint hashes the settings of ``base`` that differ from the config class's defaults
+(:func:`~soilsciml.search.grid.changed_settings`) with the config schema
+(:data:`~soilsciml.config.CONFIG_SCHEMA`), so a new setting with a default leaves every run
+directory valid. A run written under an earlier compatible schema (schema 1 hashed every
+setting) is recognised by re-reading its ``grid.toml`` under today's classes.
 """
 
 from __future__ import annotations
@@ -35,8 +41,23 @@ from typing import Any
 
 import tomli_w
 
-from soilsciml.config import MAX_SEED, from_dict, read_toml, replace_path
-from soilsciml.search.grid import GridError, Trial, expand_grid, fingerprint, plain
+from soilsciml.config import (
+    COMPATIBLE_SCHEMAS,
+    CONFIG_SCHEMA,
+    MAX_SEED,
+    ConfigError,
+    from_dict,
+    read_toml,
+    replace_path,
+)
+from soilsciml.search.grid import (
+    GridError,
+    Trial,
+    changed_settings,
+    expand_grid,
+    fingerprint,
+    plain,
+)
 from soilsciml.search.trial import resolve_callable, trial_path
 
 __all__ = ["MODES", "TRIAL_KINDS", "GridSpec", "Selection", "TrialKind", "load_grid"]
@@ -112,6 +133,26 @@ TRIAL_KINDS: dict[str, TrialKind] = {
             "cpu_time_s",
         ),
         check_data="soilsciml.soc.trials:check_fit_data",
+    ),
+    "hysomi_fit": TrialKind(
+        trial="soilsciml.hysomi.trials:fit_trial",
+        config="soilsciml.config:HySoMiTrialConfig",
+        select=("selection", "min"),
+        metrics=(
+            "selection",
+            "l1_params*",
+            "mse_*",
+            "constraint_sum*",
+            "violation_*",
+            "pass_rate_*",
+            "n_test*",
+            "n_failed*",
+            "epochs_run",
+            "best_epoch",
+            "wall_time_s",
+            "cpu_time_s",
+        ),
+        check_data="soilsciml.hysomi.trials:check_fit_data",
     ),
 }
 
@@ -266,21 +307,14 @@ class GridSpec:
     def document(self) -> dict[str, Any]:
         """The resolved spec as plain data (what ``grid.toml`` holds), with its fingerprint.
 
-        The fingerprint covers the trial function, config class, base config, grid, seed, data
-        and :data:`RUN_FORMAT`: everything that determines the trials and their results.
-        Changing the selection or the retrain does not change it (finished trials stay valid).
+        The fingerprint covers the trial function, config class, the settings of the base
+        config that differ from the class defaults, grid, seed, data, :data:`RUN_FORMAT` and
+        :data:`~soilsciml.config.CONFIG_SCHEMA`: everything that determines the trials and their
+        results. Changing the selection or the retrain does not change it (finished trials stay
+        valid), nor does a new config field left at its default.
         """
-        config_class = type(self.base)
-        identity = {
-            "format": RUN_FORMAT,
-            "trial": _trial_identity(self.trial),
-            "config": f"{config_class.__module__}:{config_class.__qualname__}",
-            "seed": self.seed,
-            "base": plain(self.base),
-            "grid": [[key, list(values)] for key, values in self._grid_values().items()],
-            "data": plain(self.data),
-        }
-        head: dict[str, Any] = {"fingerprint": fingerprint(identity)}
+        identity = self._identity(changed_settings(self.base), CONFIG_SCHEMA)
+        head: dict[str, Any] = {"fingerprint": fingerprint(identity), "schema": CONFIG_SCHEMA}
         if self.kind is not None:
             head["kind"] = self.kind
         else:
@@ -288,13 +322,47 @@ class GridSpec:
         body = {
             "seed": self.seed,
             "select": {"metric": self.select.metric, "mode": self.select.mode},
-            "base": identity["base"],
+            "base": plain(self.base),
             "grid": self._grid_values(),
             "data": identity["data"],
         }
         if isinstance(self.retrain, Mapping):
             body["retrain"] = plain(self.retrain)
         return {**head, **body}
+
+    def recognises(self, recorded: Mapping[str, Any]) -> bool:
+        """Whether ``recorded`` (a run's ``grid.toml``) is this grid under an earlier schema.
+
+        True when ``recorded`` names a schema in :data:`~soilsciml.config.COMPATIBLE_SCHEMAS`,
+        its fingerprint is the one that schema gives its own content, and its content, read
+        with today's config classes (new fields at their defaults), is this grid.
+        """
+        schema = recorded.get("schema", 1)
+        if schema not in COMPATIBLE_SCHEMAS:
+            return False
+        try:
+            earlier = grid_spec_from_dict(recorded)
+        except ConfigError:
+            return False
+        # schema 1 hashed the whole base config as it was written then
+        base = recorded.get("base", {}) if schema == 1 else changed_settings(earlier.base)
+        return (
+            fingerprint(earlier._identity(base, schema)) == recorded.get("fingerprint")
+            and earlier.fingerprint == self.fingerprint
+        )
+
+    def _identity(self, base: Any, schema: int) -> dict[str, Any]:
+        config_class = type(self.base)
+        identity = {
+            "format": RUN_FORMAT,
+            "trial": _trial_identity(self.trial),
+            "config": f"{config_class.__module__}:{config_class.__qualname__}",
+            "seed": self.seed,
+            "base": base,
+            "grid": [[key, list(values)] for key, values in self._grid_values().items()],
+            "data": plain(self.data),
+        }
+        return identity if schema == 1 else {**identity, "schema": schema}
 
     def _grid_values(self) -> dict[str, list[Any]]:
         values: dict[str, list[Any]] = {key: [] for key in self.grid}
@@ -315,7 +383,7 @@ def _table(data: Mapping[str, Any], key: str) -> dict[str, Any]:
 def grid_spec_from_dict(data: Mapping[str, Any]) -> GridSpec:
     """Build a :class:`GridSpec` from a parsed grid file (see the module docstring)."""
     allowed = {"kind", "trial", "config", "seed", "select", "base", "grid", "data", "retrain"}
-    unknown = sorted(set(data) - allowed - {"fingerprint"})
+    unknown = sorted(set(data) - allowed - {"fingerprint", "schema", "earlier_fingerprints"})
     if unknown:
         raise GridError(
             f"unknown grid file key {unknown[0]}; valid keys: {', '.join(sorted(allowed))}"

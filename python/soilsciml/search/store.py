@@ -3,7 +3,7 @@
 Layout::
 
     RUNDIR/grid.toml                     resolved spec (kind, trial, seed, base, grid, data ...)
-                                         with its fingerprint
+                                         with its fingerprint and config schema
     RUNDIR/trials/<name>/outcome.json    one finished trial: settings, config, seed, status,
                                          message, metrics, wall time and a checksum
     RUNDIR/trials/<name>/...             the trial's own artifacts
@@ -14,6 +14,10 @@ Each outcome file is written to a temporary file, flushed to disk and renamed ov
 name, so it is either absent or complete; a killed run loses at most the trials in flight. A file
 that does not parse, whose checksum does not match its content, or that describes another trial
 (name, settings, config, seed or grid fingerprint) is reported with a warning and redone.
+
+A run written under an earlier compatible config schema (another fingerprint for the same grid,
+see :meth:`~soilsciml.search.spec.GridSpec.recognises`) is resumed: its fingerprint is kept in
+``grid.toml`` as ``earlier_fingerprints``, and its outcome files count as this grid's.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import os
 import shutil
 import tomllib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +82,17 @@ def seal(record: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "checksum": digest(body)}
 
 
-def _problem(record: Any, expected: Mapping[str, Any]) -> str | None:
+def _problem(
+    record: Any, expected: Mapping[str, Any], view: Callable[[dict], dict] | None = None
+) -> str | None:
     if not isinstance(record, dict):
         return "not a JSON object"
     if record.get("checksum") != seal(record)["checksum"]:
         return "checksum does not match the content"
+    current = record if view is None else view(record)
     for key, value in expected.items():
-        if record.get(key) != value:
-            return f"{key} differs from this grid's ({record.get(key)!r} != {value!r})"
+        if current.get(key) != value:
+            return f"{key} differs from this grid's ({current.get(key)!r} != {value!r})"
     if record.get("status") not in STATUSES:
         return f"unknown status {record.get('status')!r}"
     metrics = record.get("metrics")
@@ -95,7 +102,10 @@ def _problem(record: Any, expected: Mapping[str, Any]) -> str | None:
 
 
 def read_record(
-    path: Path, expected: Mapping[str, Any], warn_stale: bool = True
+    path: Path,
+    expected: Mapping[str, Any],
+    warn_stale: bool = True,
+    view: Callable[[dict], dict] | None = None,
 ) -> dict[str, Any] | None:
     """The valid record at ``path``, or ``None`` (with a warning when one was there but bad).
 
@@ -107,6 +117,9 @@ def read_record(
         Fields the record must hold with these values (``TrialJob.identity()``).
     warn_stale : bool
         Warn about an intact record of another trial too (not only about damaged files).
+    view : callable, optional
+        The record as today's schema reads it (``TrialJob.upgrade``), compared with
+        ``expected``; the record itself is returned.
     """
     if not path.exists():
         return None
@@ -115,7 +128,7 @@ def read_record(
     except (OSError, UnicodeDecodeError, ValueError) as err:
         problem = f"unreadable ({err})"
     else:
-        problem = _problem(record, expected)
+        problem = _problem(record, expected, view)
         if problem is None:
             return record
         # Checked against its own identity, an intact record has no problem: it is merely stale.
@@ -136,10 +149,16 @@ class RunDirectory:
     def __init__(self, path: Path, lock: Any) -> None:
         self.path = path
         self._lock = lock
+        #: fingerprints of this grid under earlier config schemas, found in the directory
+        self.earlier_fingerprints: tuple[str, ...] = ()
 
     @classmethod
     def open(
-        cls, path: str | Path, document: Mapping[str, Any], restart: bool = False
+        cls,
+        path: str | Path,
+        document: Mapping[str, Any],
+        restart: bool = False,
+        recognise: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> RunDirectory:
         """Open (or create) ``path`` for the grid described by ``document``.
 
@@ -151,6 +170,9 @@ class RunDirectory:
             The grid's resolved spec, with its ``fingerprint``; written as ``grid.toml``.
         restart : bool
             Discard the trials and results found there (of this grid or another) first.
+        recognise : callable, optional
+            Whether a recorded ``grid.toml`` with another fingerprint is this grid written under
+            an earlier config schema (``GridSpec.recognises``); such a run is resumed.
 
         Raises
         ------
@@ -162,12 +184,20 @@ class RunDirectory:
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, _lock(path / LOCK_FILE))
         try:
-            found = run._recorded_fingerprint()
+            found, recorded = run._recorded()
             if restart:
                 run._clear()
-            elif found != document["fingerprint"] and run._has_results(found):
-                raise ResumeError(run._refusal(found, document["fingerprint"]))
-            write_atomic(path / GRID_FILE, tomli_w.dumps(dict(document)))
+            elif found == document["fingerprint"]:
+                run.earlier_fingerprints = tuple(recorded.get("earlier_fingerprints", ()))
+            elif run._has_results(found):
+                if recognise is None or not recorded or not recognise(recorded):
+                    raise ResumeError(run._refusal(found, document["fingerprint"]))
+                earlier = (*recorded.get("earlier_fingerprints", ()), found)
+                run.earlier_fingerprints = tuple(str(f) for f in earlier)
+            written = dict(document)
+            if run.earlier_fingerprints:
+                written["earlier_fingerprints"] = list(run.earlier_fingerprints)
+            write_atomic(path / GRID_FILE, tomli_w.dumps(written))
             for stale in path.glob(f"{TRIALS_DIR}/*/.*.tmp"):
                 stale.unlink()
         except BaseException:
@@ -175,13 +205,17 @@ class RunDirectory:
             raise
         return run
 
-    def _recorded_fingerprint(self) -> str | None:
+    def _recorded(self) -> tuple[str | None, dict[str, Any]]:
+        """The recorded fingerprint (``None`` if none, ``"unreadable"``) and ``grid.toml``."""
         try:
-            return str(tomllib.loads((self.path / GRID_FILE).read_text())["fingerprint"])
+            recorded = tomllib.loads((self.path / GRID_FILE).read_text())
         except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError):
-            return "unreadable"
+            return None, {}
+        except (OSError, ValueError):
+            return "unreadable", {}
+        if "fingerprint" not in recorded:
+            return "unreadable", {}
+        return str(recorded["fingerprint"]), recorded
 
     def _has_results(self, found: str | None) -> bool:
         return found is not None or (self.path / TRIALS_DIR).exists()
@@ -209,14 +243,28 @@ class RunDirectory:
         """Folder of trial ``name`` (or of the retrain of the best trial, ``best``)."""
         return self.path / BEST_DIR if name == BEST_DIR else self.path / TRIALS_DIR / name
 
-    def load(self, expected: Mapping[str, Any], warn_stale: bool = True) -> dict[str, Any] | None:
+    def load(
+        self,
+        expected: Mapping[str, Any],
+        warn_stale: bool = True,
+        upgrade: Callable[[dict], dict] | None = None,
+    ) -> dict[str, Any] | None:
         """The valid finished record of the trial that ``expected`` describes, else ``None``.
 
         ``warn_stale=False`` silently replaces an intact record made for other settings (the
-        retrain, after the best trial or the retrain settings changed).
+        retrain, after the best trial or the retrain settings changed). ``upgrade`` reads a
+        record's config under today's config class (``TrialJob.upgrade``); a record written
+        under one of :attr:`earlier_fingerprints` counts as written under this grid's.
         """
+
+        def view(record: dict) -> dict:
+            record = record if upgrade is None else upgrade(record)
+            if record.get("fingerprint") in self.earlier_fingerprints:
+                record = {**record, "fingerprint": expected["fingerprint"]}
+            return record
+
         path = self.trial_dir(expected["name"]) / OUTCOME_FILE
-        return read_record(path, expected, warn_stale)
+        return read_record(path, expected, warn_stale, view)
 
     def save(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Write a finished trial's record (sealed with its checksum) at once; return it."""

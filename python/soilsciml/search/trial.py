@@ -11,6 +11,7 @@ exception inside it becomes a failed outcome (status and message); it never stop
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from soilsciml.config import ConfigError, from_dict
 from soilsciml.search.grid import plain
 
 __all__ = [
@@ -108,6 +110,20 @@ class TrialJob:
             "config": plain(self.config),
             "seed": self.context.seed,
         }
+
+    def upgrade(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with its config read by this job's config class (new fields at defaults).
+
+        A record written before a config field was added then matches :meth:`identity`; a
+        config that no longer loads (a removed field, an impossible value) is left as is.
+        """
+        config = record.get("config")
+        if not isinstance(config, dict) or not dataclasses.is_dataclass(self.config):
+            return record
+        try:
+            return {**record, "config": plain(from_dict(type(self.config), config))}
+        except ConfigError:
+            return record
 
 
 def trial_path(function: str | Callable[..., Any]) -> str:

@@ -1,4 +1,6 @@
-"""The SOC paper's six cases as named, runnable recipes (spec ``soc-ude.md`` sections 4-8).
+"""The SOC paper's six cases as named, runnable recipes.
+
+See [SOC science: the cases][soc-cases] and [the six cases][the-six-soc-cases-against-the-paper].
 
 Each case: simulate the reference truth (50 yr, yearly, Nz = 30), add the case's noise to the
 drivers and SOC (multiplicative AR-1 along depth, rho = 0.8, seeded), run the grid of the
@@ -50,7 +52,7 @@ QUICK_GRID = {"network.h1": [32], "network.h2": [16], "network.activation": ["ge
 QUICK_LRS = [3e-3, 5e-3]
 QUICK_ITERATIONS = (60, 60)
 
-#: Final fit of the best configuration: the spec's tight tolerance.
+#: Final fit of the best configuration: the tight tolerance (docs/science/soc-ude.md#soc-training).
 RETRAIN = {"solver.rtol": 1e-6, "solver.atol": 1e-6}
 
 #: Selection metric: the training loss at the end of training (the paper's "terminal loss").
@@ -94,7 +96,10 @@ class SOCCase:
         return f"Case {self.number}: {time}, {noise}"
 
     def noise(self) -> NoiseConfig | None:
-        """Noise of the case (spec section 4): AR-1 along depth, rho 0.8, seed = case number."""
+        """Noise of the case: AR-1 along depth, rho 0.8, seed = case number.
+
+        See [SOC science: noise][soc-noise].
+        """
         if self.noise_level == 0:
             return None
         return NoiseConfig(level=self.noise_level, kind="ar1", rho=0.8, seed=self.number)
@@ -113,8 +118,8 @@ class SOCCase:
         )
 
 
-#: The paper's Tables 2-7 (loss weights, Adam + BFGS iterations) and spec section 7 (target
-#: time, noise).
+#: The paper's Tables 2-7 (loss weights, Adam + BFGS iterations) and the target time and noise
+#: of docs/science/soc-ude.md#soc-cases.
 CASES: dict[int, SOCCase] = {
     1: SOCCase(1, "initial", 0.0, lambda_term=1.0, lambda_coll=1.0, lambda_wd=1e-4),
     2: SOCCase(2, "initial", 0.07, lambda_term=1.5, lambda_coll=1.0, lambda_wd=1e-3),
@@ -133,8 +138,8 @@ CASES: dict[int, SOCCase] = {
     ),
 }
 
-#: What the paper reports (Table 8 and its section 4.2; spec section 7). Cases 1 and 2 have
-#: no numbers. Case 4 is noise-free, so its numbers hold against both references.
+#: What the paper reports (Table 8 and its section 4.2; docs/science/soc-ude.md#soc-cases).
+#: Cases 1 and 2 have no numbers. Case 4 is noise-free, so its numbers hold against both references.
 PAPER_RESULTS: dict[int, dict[str, Any]] = {
     1: {"best": "(32, 16) per Table 2"},
     2: {"best": "(32, 32) per Table 3"},

@@ -3,9 +3,10 @@
 The members are trained one after the other with seeds ``train.seed + k``; they share shapes
 and static settings, so every member after the first reuses the first one's compiled kernels
 (``num_compiles == 0``). The band is a 5-95 % predictive interval: each member's prediction
-``m_k`` plus the observation-noise model of spec section 4, ``m_k (1 + eta eps)`` with
-``eps ~ N(0, 1)``, pooled over members (Monte Carlo, seeded). The members' spread alone (the
-epistemic band) is kept too; it is too narrow when few members agree.
+``m_k`` plus the observation-noise model ([SOC science: noise][soc-noise]),
+``m_k (1 + eta eps)`` with ``eps ~ N(0, 1)``, pooled over members (Monte Carlo, seeded). The
+members' spread alone (the epistemic band) is kept too; it is too narrow when few members
+agree.
 """
 
 from __future__ import annotations

@@ -365,15 +365,11 @@ class SOCFitResult:
 
 
 def write_report(path: Path, metrics: dict, figures: dict) -> Path:
-    """Write ``metrics.json``, ``metrics.md`` and one PNG per named figure to ``path``; the
-    figures are closed once written (long grid runs would otherwise keep every one open)."""
-    import matplotlib.pyplot as plt
-
+    """Write ``metrics.json``, ``metrics.md`` and one PNG per named figure to ``path``."""
     (path / "metrics.json").write_text(json_text(metrics, indent=2) + "\n")
     (path / "metrics.md").write_text(metrics_markdown(metrics))
     for name, fig in figures.items():
         fig.savefig(path / f"{name}.png", dpi=120)
-        plt.close(fig)
     return path
 
 
@@ -452,7 +448,7 @@ def fit_soc(
         profiles on (site, time, layer) from :func:`soilsciml.soc.read_profiles`: layer
         means at sparse campaigns, compared with the layer means of the model state.
     config : SOCFitConfig, optional
-        Networks, loss, optimiser, solver and transport (defaults: the spec's Case 4 setting).
+        Networks, loss, optimiser, solver and transport (defaults: the paper's Case 4 setting).
     engine : str
         ``jax`` (default) or ``julia``.
     progress : bool

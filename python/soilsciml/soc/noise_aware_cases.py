@@ -1,9 +1,10 @@
 """Noise-aware training of the noisy SOC cases (3 and 6) next to the paper's plain MSE.
 
-Case data (spec sections 3, 4 and 7): the reference truth over 50 years, AR-1 multiplicative
-noise at 35 % (rho 0.8, seed 0) on the drivers and on SOC; Case 3 fits the initial profile
-(epsilon rollout), Case 6 the terminal profile at t = 50 yr. Every option is scored by R2
-against the noisy target and against the clean truth.
+Case data: the reference truth over 50 years, AR-1 multiplicative noise at 35 % (rho 0.8,
+seed 0) on the drivers and on SOC; Case 3 fits the initial profile (epsilon rollout), Case 6
+the terminal profile at t = 50 yr. Every option is scored by R2 against the noisy target and
+against the clean truth. See [SOC science: truth][soc-truth], [noise][soc-noise] and
+[cases][soc-cases].
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Synthetic SOC datasets from the paper's drivers and a truth generator (spec sections 1-3)."""
+"""Synthetic SOC datasets from the paper's drivers and a truth generator.
+
+See [SOC science: the model][soc-model], [drivers][soc-drivers] and [truth][soc-truth].
+"""
 
 from __future__ import annotations
 
@@ -114,7 +117,7 @@ def simulate_soc(config: SOCSimulationConfig | None = None, engine: str = "jax")
     ----------
     config : SOCSimulationConfig, optional
         Grid, transport, initial profile, truth generator, horizon and solver (defaults: the
-        spec's reference setting, Nz = 30, 50 years, yearly output).
+        documented reference setting, Nz = 30, 50 years, yearly output).
     engine : str
         Compute engine name.
 

@@ -108,4 +108,4 @@ class JaxEngine(AbstractEngine):
     def predict_hysomi(
         self, trained: Any, traits: np.ndarray, times: np.ndarray, config: HySoMiTrainConfig
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return jax_hysomi.predict(trained, traits, times, config.solver, config.batch_size)
+        return jax_hysomi.predict(trained, traits, times, config)

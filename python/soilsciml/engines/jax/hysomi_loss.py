@@ -1,4 +1,6 @@
-"""HySoMi training objectives: loss terms per compared model and their weighting (spec 4, 6).
+"""HySoMi training objectives: loss terms per compared model and their weighting.
+
+See [HySoMi science: loss][hysomi-loss] and [models][hysomi-models].
 
 A model's objective is a vector of loss terms (each a masked batch mean); a weighting turns
 the vector into one scalar. Both are registries:
@@ -74,7 +76,8 @@ OBJECTIVES: dict[str, Objective] = {
 
 
 def adaptive(terms: jax.Array, scales: jax.Array, running: jax.Array):
-    """Uncertainty weighting: ``sum_k terms_k / (2 s_k^2) + ln(1 + s_k^2)`` (spec section 4).
+    """Uncertainty weighting: ``sum_k terms_k / (2 s_k^2) + ln(1 + s_k^2)``
+    ([HySoMi science: loss][hysomi-loss]).
 
     Returns the loss and the (unchanged) running magnitudes.
     """

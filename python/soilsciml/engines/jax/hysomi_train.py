@@ -1,4 +1,6 @@
-"""End-to-end HySoMi training through the batched PBM solve (spec section 6).
+"""End-to-end HySoMi training through the batched PBM solve.
+
+See [HySoMi science: models][hysomi-models].
 
 Arrays in, arrays out: :func:`train` takes traits and pools of the training and validation
 splits as numpy arrays and a :class:`~soilsciml.config.HySoMiTrainConfig`; it returns a
@@ -10,6 +12,27 @@ over the batch inside them. :data:`TRACES` counts the compilations.
 
 A sample whose solve fails (``engines.base.SOLVE_MESSAGES``) is masked out of the loss, so
 its gradient is zero, and counted in the history; non-finite gradient entries are zeroed.
+
+Model selection (early stopping and the epoch kept) watches a fixed validation criterion,
+the same for every compared model, not the training objective: with ``adaptive`` weighting
+the objective contains the learned weights 1/(2 s_k^2) and the regulariser ln(1 + s_k^2),
+so its validation value keeps falling as the weights adapt, whatever the predictions do.
+The default criterion (``selection = "co2_constraints"``) of an epoch is::
+
+    criterion = MSE_CO2 + sum_k mean_i relu(a_k v1_ik - b_k v2_ik)
+
+over the validation samples after the epoch's updates, in evaluation mode (running
+batch-norm statistics): the CO2 mean squared error in (mg C/g)^2 plus the unweighted sum of
+the mean soft violations of the configured constraint set (``constraint_sum`` of the test
+metrics, at the same temperature). ``ml`` has no PBM trajectory, so its criterion is the CO2
+MSE alone. ``co2`` uses the CO2 MSE alone for every model; ``objective`` restores the
+model's own weighted training loss. An epoch in which any validation solve fails scores
++inf. Training stops after ``patience`` epochs without a strictly lower criterion and
+returns the weights of the epoch with the lowest one (the initial weights if no epoch has a
+finite criterion).
+
+Speed: the PBM solves of a batch run in chunks of ``solve_chunk`` samples, ordered by their
+last steps (``engines.jax.hysomi_batches``), padding solved as inactive samples.
 """
 
 from __future__ import annotations
@@ -25,7 +48,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from soilsciml.config import HySoMiTrainConfig, SolverConfig
+from soilsciml.config import HySoMiTrainConfig
+from soilsciml.engines.jax.hysomi_batches import batches, ordered, remember_steps
 from soilsciml.engines.jax.hysomi_loss import OBJECTIVES, WEIGHTINGS
 from soilsciml.engines.jax.hysomi_net import NormStatistics, TraitNetwork, init_statistics
 from soilsciml.engines.jax.pbm import simulate_states
@@ -38,6 +62,7 @@ __all__ = [
     "compile_key",
     "evaluate",
     "predict",
+    "selection_criterion",
     "skeleton",
     "train",
     "train_step",
@@ -92,8 +117,10 @@ def _weighting(config: HySoMiTrainConfig):
     return WEIGHTINGS[config.loss_weighting if config.model == "hysomi" else "balanced"]
 
 
-def _forward(trained: TrainedModel, traits, mask, training: bool, times, solver: SolverConfig):
-    """Pools (n, nt, 6), parameters (n, 13), solve codes (n,) and updated statistics."""
+def _forward(trained: TrainedModel, traits, mask, training: bool, times, config):
+    """Pools (n, nt, 6), parameters (n, 13), solve codes and steps (n,), updated statistics.
+
+    Padding (``mask`` 0) is solved as inactive samples (constant pools, a few steps)."""
     x = (traits - trained.trait_mean) / trained.trait_std
     out, statistics = trained.network(x, trained.statistics, mask, training)
     n = traits.shape[0]
@@ -101,19 +128,33 @@ def _forward(trained: TrainedModel, traits, mask, training: bool, times, solver:
         co2 = trained.co2_mean + trained.co2_scale * out
         states = jnp.full((n, times.size, len(model.STATE_NAMES)), jnp.nan, out.dtype)
         states = states.at[..., _CO2].set(co2)
-        return states, jnp.full((n, len(model.PARAM_NAMES)), jnp.nan, out.dtype), None, statistics
+        params = jnp.full((n, len(model.PARAM_NAMES)), jnp.nan, out.dtype)
+        return states, params, None, jnp.zeros(n, jnp.int32), statistics
     params = model.to_box(out, jnp).astype(out.dtype)
     initial = jnp.broadcast_to(
         jnp.asarray(model.INITIAL_STATE, out.dtype), (n, len(model.STATE_NAMES))
     )
-    states, codes, _ = simulate_states(params, initial, times, solver)
-    return states, params, codes, statistics
+    states, codes, steps = simulate_states(
+        params,
+        initial,
+        times,
+        config.solver,
+        controller=config.step_controller,
+        chunk=config.solve_chunk,
+        active=mask,
+    )
+    return states, params, codes, steps, statistics
 
 
 def _terms(trained, traits, targets, mask, running, training, times, config, constraints):
-    """Weighted loss and (terms, updated batch statistics, running magnitudes, failures)."""
-    states, params, codes, statistics = _forward(
-        trained, traits, mask, training, times, config.solver
+    """Weighted loss and (terms, selection terms, updated batch statistics, running
+    magnitudes, failures, steps per sample).
+
+    The selection terms are the CO2 MSE and the mean soft violation of every constraint
+    (the CO2 MSE alone for ``ml``) on the same predictions, whatever the model's objective.
+    """
+    states, params, codes, steps, statistics = _forward(
+        trained, traits, mask, training, times, config
     )
     solved = jnp.ones_like(mask, dtype=bool) if codes is None else codes == 0
     valid = mask * solved
@@ -121,12 +162,13 @@ def _terms(trained, traits, targets, mask, running, training, times, config, con
     safe = jnp.where(solved[:, None, None], states, targets)
     if config.model == "ml":
         safe = jnp.where(jnp.isnan(safe), targets, safe)
-    terms = OBJECTIVES[config.model](
-        safe, targets, params, times, valid, constraints, config.constraints.temperature
-    )
+    objective = OBJECTIVES["ml" if config.model == "ml" else "hysomi"]
+    temperature = config.constraints.temperature
+    selected = objective(safe, targets, params, times, valid, constraints, temperature)
+    terms = OBJECTIVES[config.model](safe, targets, params, times, valid, constraints, temperature)
     loss, running = _weighting(config)(terms, trained.loss_scales, running)
     n_failed = jnp.sum(mask * (~solved))
-    return loss, (terms, statistics, running, n_failed)
+    return loss, (terms, selected, statistics, running, n_failed, steps)
 
 
 def _is_trainable(trained: TrainedModel) -> TrainedModel:
@@ -137,16 +179,6 @@ def _is_trainable(trained: TrainedModel) -> TrainedModel:
         spec,
         (jax.tree.map(eqx.is_array, trained.network), True),
     )
-
-
-def _batches(n: int, size: int, rng: np.random.Generator | None):
-    """Index arrays of equal length ``size`` and masks; the last one padded with index 0."""
-    order = np.arange(n) if rng is None else rng.permutation(n)
-    for start in range(0, n, size):
-        chunk = order[start : start + size]
-        mask = np.zeros(size)
-        mask[: chunk.size] = 1.0
-        yield np.concatenate([chunk, np.zeros(size - chunk.size, dtype=int)]), mask
 
 
 #: Number of traces (= compilations) of the training kernels in this process.
@@ -172,6 +204,7 @@ def compile_key(config: HySoMiTrainConfig) -> HySoMiTrainConfig:
         decay_rate=defaults.decay_rate,
         decay_epochs=defaults.decay_epochs,
         patience=defaults.patience,
+        selection=defaults.selection,
         n_train=0,
         seed=0,
     )
@@ -180,7 +213,7 @@ def compile_key(config: HySoMiTrainConfig) -> HySoMiTrainConfig:
 @eqx.filter_jit
 def train_step(trained, opt_state, traits, targets, mask, running, times, config):
     """One Adam step on a padded batch: ``(trained, opt_state, loss, terms, running,
-    n_failed)``; ``config`` is a :func:`compile_key` (static)."""
+    n_failed, steps)``; ``config`` is a :func:`compile_key` (static)."""
     TRACES["train_step"] += 1
     trainable, frozen = eqx.partition(trained, _is_trainable(trained))
     terms_of = partial(_terms, times=times, config=config, constraints=_constraints(config))
@@ -188,25 +221,52 @@ def train_step(trained, opt_state, traits, targets, mask, running, times, config
     def loss_of(trainable):
         return terms_of(eqx.combine(trainable, frozen), traits, targets, mask, running, True)
 
-    (loss, (terms, statistics, running, n_failed)), grads = eqx.filter_value_and_grad(
+    (loss, (terms, _, statistics, running, n_failed, steps)), grads = eqx.filter_value_and_grad(
         loss_of, has_aux=True
     )(trainable)
     grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
     updates, opt_state = _OPTIMIZER.update(grads, opt_state)
     trained = eqx.apply_updates(trained, updates)
     trained = eqx.tree_at(lambda m: m.statistics, trained, statistics)
-    return trained, opt_state, loss, terms, running, n_failed
+    return trained, opt_state, loss, terms, running, n_failed, steps
 
 
 @eqx.filter_jit
 def evaluate(trained, traits, targets, mask, running, times, config):
-    """Loss terms and failed solves of a padded batch in evaluation mode (no update)."""
+    """Loss terms, selection terms, failed solves and steps per sample of a padded batch in
+    evaluation mode (no update)."""
     TRACES["evaluate"] += 1
     constraints = _constraints(config)
-    _, (terms, _, _, n_failed) = _terms(
+    _, (terms, selected, _, _, n_failed, steps) = _terms(
         trained, traits, targets, mask, running, False, times, config, constraints
     )
-    return terms, n_failed
+    return terms, selected, n_failed, steps
+
+
+def selection_criterion(
+    config: HySoMiTrainConfig, terms, selected, n_failed: int, loss_scales, running
+) -> float:
+    """The validation criterion of early stopping (see the module docstring).
+
+    Parameters
+    ----------
+    config : HySoMiTrainConfig
+        ``selection`` picks the criterion.
+    terms, selected : array
+        Validation means of the model's loss terms and of the selection terms (CO2 MSE,
+        then one mean soft violation per constraint; the CO2 MSE alone for ``ml``).
+    n_failed : int
+        Validation samples whose solve failed (any: +inf).
+    loss_scales, running : array
+        The weighting's state, for ``objective``.
+    """
+    if n_failed > 0:
+        return float("inf")
+    if config.selection == "objective":
+        return float(_weighting(config)(jnp.asarray(terms), loss_scales, running)[0])
+    if config.selection == "co2":
+        return float(selected[0])
+    return float(np.sum(selected))
 
 
 def train(
@@ -218,7 +278,8 @@ def train(
     config: HySoMiTrainConfig,
     progress: bool = True,
 ) -> tuple[TrainedModel, dict[str, np.ndarray]]:
-    """Train one compared model; early stopping restores the best validation epoch.
+    """Train one compared model; early stopping keeps the epoch of the best validation
+    criterion (:func:`selection_criterion`).
 
     Parameters
     ----------
@@ -226,7 +287,7 @@ def train(
         Traits of the training and validation samples.
     states_train, states_val : ndarray, shape (n, nt, 6)
         Their pools in mg C/g (only CO2 enters the ``hysomi``, ``unconstrained`` and ``ml``
-        losses).
+        losses and the selection criterion).
     times : ndarray, shape (nt,)
         Output times in hours.
     config : HySoMiTrainConfig
@@ -236,26 +297,23 @@ def train(
     Returns
     -------
     trained : TrainedModel
+        The weights after the best epoch.
     history : dict of ndarray
-        Per epoch: ``train_loss``, ``validation_loss``, ``learning_rate``,
-        ``failed_solves`` (training samples whose solve failed), ``validation_terms``
-        (epoch, term) and ``term_weights`` (epoch, term; 1 / (2 s_k^2) for ``adaptive``).
+        Per epoch: ``train_loss``, ``validation_loss`` (the training objective on the
+        validation split), ``selection`` (the criterion), ``validation_mse_co2``,
+        ``validation_constraint_sum`` (NaN for ``ml``), ``validation_failed``,
+        ``learning_rate``, ``failed_solves`` (training samples whose solve failed),
+        ``solver_steps`` (mean accepted steps per training solve), ``validation_terms``
+        (epoch, term) and ``term_weights`` (epoch, term; 1 / (2 s_k^2) for ``adaptive``);
+        and ``best_epoch`` (0-d: the epoch kept, counted from 1; 0 for the initial weights).
     """
     dtype = jnp.dtype(config.solver.dtype)
     times_j = jnp.asarray(times, dtype)
-    co2 = states_train[..., _CO2]
-    trained = eqx.tree_at(
-        lambda m: (m.trait_mean, m.trait_std, m.co2_mean, m.co2_scale),
+    trained = _standardised(
         skeleton(config, traits_train.shape[1], times.size),
-        tuple(
-            jnp.asarray(a, dtype)
-            for a in (
-                traits_train.mean(0),
-                np.maximum(traits_train.std(0), 1e-12),
-                co2.mean(0),
-                max(float(co2.std()), 1e-12),
-            )
-        ),
+        traits_train,
+        states_train[..., _CO2],
+        dtype,
     )
     steps_per_epoch = -(-traits_train.shape[0] // config.batch_size)
     schedule = optax.exponential_decay(
@@ -270,28 +328,20 @@ def train(
         "train": (jnp.asarray(traits_train, dtype), jnp.asarray(states_train, dtype)),
         "validation": (jnp.asarray(traits_val, dtype), jnp.asarray(states_val, dtype)),
     }
-    n_terms = trained.loss_scales.size
-    running = jnp.zeros(n_terms, dtype)
+    # Steps each sample took when last solved: the order of the lanes of its next batch.
+    last_steps = {"train": np.zeros(len(traits_train)), "validation": np.zeros(len(traits_val))}
+    running = jnp.zeros(trained.loss_scales.size, dtype)
     rng = np.random.default_rng(config.seed)
-    history: dict[str, list] = {
-        k: []
-        for k in (
-            "train_loss",
-            "validation_loss",
-            "learning_rate",
-            "failed_solves",
-            "validation_terms",
-            "term_weights",
-        )
-    }
-    weighting = _weighting(config)
-    best, best_loss, waited, n_steps = trained, np.inf, 0, 0
+    history: dict[str, list] = collections.defaultdict(list)
+    best, best_value, best_epoch, waited, n_steps = trained, np.inf, 0, 0, 0
     for epoch in tqdm(range(config.epochs), unit="epoch", disable=not progress):
-        losses, failed = [], 0
+        losses, failed, steps = [], 0, []
         traits, targets = data["train"]
-        for index, mask in _batches(traits.shape[0], config.batch_size, rng):
+        for index, mask in ordered(
+            batches(len(traits), config.batch_size, rng), last_steps["train"]
+        ):
             opt_state.hyperparams["learning_rate"] = jnp.asarray(schedule(n_steps), dtype)
-            trained, opt_state, loss, _, running, n_failed = train_step(
+            trained, opt_state, loss, _, running, n_failed, lane_steps = train_step(
                 trained,
                 opt_state,
                 traits[index],
@@ -304,51 +354,99 @@ def train(
             n_steps += 1
             losses.append(float(loss))
             failed += int(n_failed)
-        traits, targets = data["validation"]
-        val_terms, counts = np.zeros(n_terms), 0.0
-        for index, mask in _batches(traits.shape[0], config.batch_size, None):
-            terms, _ = evaluate(
-                trained, traits[index], targets[index], jnp.asarray(mask), running, times_j, static
-            )
-            val_terms += np.asarray(terms) * mask.sum()
-            counts += mask.sum()
-        val_terms /= counts
-        val_loss = float(weighting(jnp.asarray(val_terms), trained.loss_scales, running)[0])
+            steps.append(remember_steps(last_steps["train"], index, mask, lane_steps))
+        terms, selected, val_failed = _validate(
+            trained, data["validation"], last_steps, running, times_j, config, static
+        )
+        value = selection_criterion(
+            config, terms, selected, val_failed, trained.loss_scales, running
+        )
         history["train_loss"].append(np.mean(losses))
-        history["validation_loss"].append(val_loss)
+        history["validation_loss"].append(
+            float(_weighting(config)(jnp.asarray(terms), trained.loss_scales, running)[0])
+        )
+        history["selection"].append(value)
+        history["validation_mse_co2"].append(float(selected[0]))
+        history["validation_constraint_sum"].append(
+            float(np.sum(selected[1:])) if selected.size > 1 else np.nan
+        )
+        history["validation_failed"].append(val_failed)
         history["learning_rate"].append(float(schedule((epoch + 1) * steps_per_epoch - 1)))
         history["failed_solves"].append(failed)
-        history["validation_terms"].append(val_terms)
+        history["solver_steps"].append(np.concatenate(steps).mean())
+        history["validation_terms"].append(terms)
         history["term_weights"].append(np.asarray(1.0 / (2.0 * trained.loss_scales**2)))
-        if np.isfinite(val_loss) and val_loss < best_loss:
-            best, best_loss, waited = trained, val_loss, 0
+        if value < best_value:
+            best, best_value, best_epoch, waited = trained, value, epoch + 1, 0
         else:
             waited += 1
             if waited >= config.patience:
                 break
-    return best, {k: np.asarray(v) for k, v in history.items()}
+    out = {k: np.asarray(v) for k, v in history.items()}
+    out["best_epoch"] = np.asarray(best_epoch)
+    return best, out
+
+
+def _standardised(trained: TrainedModel, traits, co2, dtype) -> TrainedModel:
+    """``trained`` with the trait standardisation and the CO2 scale of the training data."""
+    values = (
+        traits.mean(0),
+        np.maximum(traits.std(0), 1e-12),
+        co2.mean(0),
+        max(float(co2.std()), 1e-12),
+    )
+    return eqx.tree_at(
+        lambda m: (m.trait_mean, m.trait_std, m.co2_mean, m.co2_scale),
+        trained,
+        tuple(jnp.asarray(a, dtype) for a in values),
+    )
+
+
+def _validate(trained, data, last_steps, running, times, config, static):
+    """Validation means of the loss terms and the selection terms, and failed solves."""
+    traits, targets = data
+    terms, selected, counts, failed = 0.0, 0.0, 0.0, 0
+    lanes = ordered(batches(len(traits), config.batch_size, None), last_steps["validation"])
+    for index, mask in lanes:
+        t, sel, n_failed, lane_steps = evaluate(
+            trained,
+            traits[index],
+            targets[index],
+            jnp.asarray(mask, traits.dtype),
+            running,
+            times,
+            static,
+        )
+        terms = terms + np.asarray(t) * mask.sum()
+        selected = selected + np.asarray(sel) * mask.sum()
+        counts += mask.sum()
+        failed += int(n_failed)
+        remember_steps(last_steps["validation"], index, mask, lane_steps)
+    return terms / counts, selected / counts, failed
 
 
 @eqx.filter_jit
-def _predict_batch(trained, traits, mask, times, solver):
+def _predict_batch(trained, traits, mask, times, config):
     TRACES["predict"] += 1
-    return _forward(trained, traits, mask, False, times, solver)[:3]
+    return _forward(trained, traits, mask, False, times, config)[:3]
 
 
 def predict(
-    trained: TrainedModel, traits: np.ndarray, times: np.ndarray, solver: SolverConfig, batch: int
+    trained: TrainedModel, traits: np.ndarray, times: np.ndarray, config: HySoMiTrainConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parameters (n, 13; NaN for ``ml``), pools (n, nt, 6; only CO2 for ``ml``), codes (n,).
 
-    Runs in evaluation mode (running batch-norm statistics) in padded batches of ``batch``.
+    Runs in evaluation mode (running batch-norm statistics) in padded batches of
+    ``config.batch_size``, with the solver settings of ``config``.
     """
-    dtype = jnp.dtype(solver.dtype)
+    dtype = jnp.dtype(config.solver.dtype)
     times_j = jnp.asarray(times, dtype)
     traits_j = jnp.asarray(traits, dtype)
+    static = compile_key(config)
     params, states, codes = [], [], []
-    for index, mask in _batches(traits.shape[0], batch, None):
+    for index, mask in batches(traits.shape[0], config.batch_size, None):
         s, p, c = _predict_batch(
-            trained, traits_j[index], jnp.asarray(mask, dtype), times_j, solver
+            trained, traits_j[index], jnp.asarray(mask, dtype), times_j, static
         )
         keep = mask > 0
         states.append(np.asarray(s)[keep])

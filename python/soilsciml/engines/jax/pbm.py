@@ -2,6 +2,13 @@
 
 :func:`simulate_states` is a pure JAX function (jit + vmap; each sample keeps its own adaptive
 steps) that stays usable inside ``jax.grad``; :func:`simulate` is its numpy-facing wrapper.
+
+A vmapped adaptive solve runs its step loop as long as its slowest sample: every sample of
+the batch pays for the most steps any of them takes. ``chunk`` splits the batch into
+consecutive groups of that many samples, each solved by its own vmapped loop one after the
+other (``lax.map``), so a caller that orders the samples by their expected number of steps
+pays roughly for each sample's own steps. Samples marked inactive (``active`` 0: padding)
+get a zero vector field, which the step-size controller crosses in a handful of steps.
 """
 
 from __future__ import annotations
@@ -25,13 +32,22 @@ def vector_field(t, y, params, *, physics):
     return model.rhs(y, params, physics, xp=jnp)
 
 
-@partial(jax.jit, static_argnames=("solver", "physics"))
+def _gated_field(t, y, args, *, physics):
+    """:func:`vector_field`, zero where the sample is inactive (``args = (params, active)``)."""
+    params, active = args
+    return jnp.where(active > 0, model.rhs(y, params, physics, xp=jnp), 0.0)
+
+
+@partial(jax.jit, static_argnames=("solver", "physics", "controller", "chunk"))
 def simulate_states(
     params: jax.Array,
     initial: jax.Array,
     times: jax.Array,
     solver: SolverConfig,
     physics: model.Physics = model.PHYSICS,
+    controller: str = "integral",
+    chunk: int = 0,
+    active: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Solve the PBM for a batch of parameter sets.
 
@@ -47,6 +63,13 @@ def simulate_states(
         Static solver settings.
     physics : Physics
         Static fixed sorption parameters.
+    controller : str
+        Step-size controller (``engines.jax.solve.CONTROLLERS``).
+    chunk : int
+        Samples per vmapped solve (0: the whole batch in one); the batch is padded with
+        inactive samples to a multiple of ``chunk``.
+    active : Array, shape (n,), optional
+        1 for samples to solve, 0 for padding (their pools stay at ``initial``).
 
     Returns
     -------
@@ -55,13 +78,25 @@ def simulate_states(
         0 on success, else a key of ``engines.base.SOLVE_MESSAGES``.
     num_steps : Array, shape (n,)
     """
-    field = partial(vector_field, physics=physics)
+    field = partial(_gated_field, physics=physics)
+    n = params.shape[0]
+    active = jnp.ones(n, params.dtype) if active is None else active
 
-    def one(theta, y0):
-        ys, code, stats = solve(field, y0, times, theta, solver)
+    def one(theta, y0, on):
+        ys, code, stats = solve(field, y0, times, (theta, on), solver, controller)
         return ys, code, stats["num_steps"]
 
-    return jax.vmap(one)(params, initial)
+    if chunk <= 0 or chunk >= n:
+        return jax.vmap(one)(params, initial, active)
+    size = -(-n // chunk) * chunk
+    lanes = [
+        jnp.concatenate([a, jnp.broadcast_to(a[:1], (size - n, *a.shape[1:]))])
+        for a in (params, initial)
+    ]
+    lanes.append(jnp.concatenate([active, jnp.zeros(size - n, active.dtype)]))
+    grouped = [a.reshape(size // chunk, chunk, *a.shape[1:]) for a in lanes]
+    out = jax.lax.map(lambda group: jax.vmap(one)(*group), grouped)
+    return tuple(a.reshape(size, *a.shape[2:])[:n] for a in out)
 
 
 def simulate(

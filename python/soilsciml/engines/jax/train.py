@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import optimistix as optx
-from tqdm.auto import tqdm
 
 from soilsciml.config import SOCFitConfig, SOCTrainConfig, holdout_stride
 from soilsciml.engines.base import SOCFitOutput, SOCUDEProblem, SolveStatus
 from soilsciml.engines.jax import ude as jax_ude
+from soilsciml.engines.jax.progress import StageReport, signature
 
 __all__ = ["QUASI_NEWTON", "TRACES", "EarlyStopping", "fit", "holdout_loss", "value_and_grad"]
 
@@ -53,8 +53,8 @@ def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
 
     The solve's outcome comes back with the result and is recorded in
     :data:`~soilsciml.engines.jax.ude.EVALUATIONS` here, on the host: no callback interrupts
-    the compiled kernel (the optimistix stage, whose line searches evaluate the loss inside
-    compiled code, reports through :func:`~soilsciml.engines.jax.ude.safe_loss` instead).
+    the compiled kernel, which can therefore live in the persistent compilation cache (the
+    optimistix stage returns the outcome of its evaluations too, see :func:`_quasi_newton`).
     """
     loss, grads, outcome = _guarded_value_and_grad(weights, data, static)
     jax_ude.EVALUATIONS.record(np.asarray(data["fit_id"]), *(np.asarray(o) for o in outcome))
@@ -92,7 +92,8 @@ def _adam_update(weights, grads, opt_state):
 
 
 def _objective(weights, data, static):
-    return jax_ude.safe_loss(weights, data, static), None
+    """The loss and, as optimistix's aux, the outcome of its solve."""
+    return jax_ude.safe_loss(weights, data, static)
 
 
 @eqx.filter_jit
@@ -105,11 +106,18 @@ def _quasi_newton_init(solver, weights, data, static):
 
 @eqx.filter_jit
 def _quasi_newton_step(solver, weights, state, data, static):
+    """One optimistix step: one loss evaluation, at ``state.y_eval``.
+
+    Also returns whether the line search accepted that point; if so, ``state.aux`` holds the
+    outcome of its solve.
+    """
     TRACES["quasi_newton_step"] += 1
     fn = partial(_objective, static=static)
+    accepted_before = state.num_accepted_steps
     weights, state, _ = solver.step(fn, weights, data, {}, state, frozenset())
     done, result = solver.terminate(fn, weights, data, {}, state, frozenset())
-    return weights, state, done, result == optx.RESULTS.successful
+    accepted = state.num_accepted_steps > accepted_before
+    return weights, state, done, result == optx.RESULTS.successful, accepted
 
 
 class EarlyStopping:
@@ -158,44 +166,62 @@ def _adam(
     opt_state.hyperparams["learning_rate"] = jnp.asarray(train.lr, dtype=dtype)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
-    with tqdm(total=train.adam_iters, desc="adam", disable=not progress, leave=False) as bar:
-        for _ in range(train.adam_iters):
-            loss, grads = step(weights, data, static)
-            loss = float(loss)
-            history.append(loss)
-            bar.update()
-            bar.set_postfix(loss=f"{loss:.3e}")
-            if stopper.update(monitor(loss, weights), weights):
-                reason = "early_stopping"
-                break
-            weights, opt_state = _adam_update(weights, grads, opt_state)
+    key = signature(getattr(step, "__qualname__", ""), weights, data, static)
+    report = StageReport("adam", train.adam_iters, progress, key)
+    for _ in range(train.adam_iters):
+        loss, grads = step(weights, data, static)
+        loss = float(loss)
+        history.append(loss)
+        report.step(loss)
+        if stopper.update(monitor(loss, weights), weights):
+            reason = "early_stopping"
+            break
+        weights, opt_state = _adam_update(weights, grads, opt_state)
+    report.close(reason)
     return _StageResult(stopper.best_weights or weights, np.asarray(history), reason)
+
+
+def _record_evaluation(accepted, outcome, evaluated: dict, data: dict, static) -> None:
+    """Count the loss evaluation of one optimistix step in ``EVALUATIONS``.
+
+    An accepted point's outcome is the state's aux; a point the line search rejected left no
+    trace in the state, so it is evaluated again with the (already compiled) Adam kernel,
+    which records it: the same solve, so the same counts.
+    """
+    if bool(accepted):
+        jax_ude.EVALUATIONS.record(np.asarray(data["fit_id"]), *(np.asarray(o) for o in outcome))
+    else:
+        value_and_grad(evaluated, data, static)
 
 
 def _quasi_newton(
     name: str, weights, data, static, train: SOCTrainConfig, progress: bool, monitor
 ) -> _StageResult:
     solver = QUASI_NEWTON[name]()
+    report = StageReport(name, train.second_iters, progress, signature(weights, data, static))
     state = _quasi_newton_init(solver, weights, data, static)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
-    with tqdm(total=train.second_iters, desc=name, disable=not progress, leave=False) as bar:
-        for _ in range(train.second_iters):
-            weights, state, done, healthy = _quasi_newton_step(solver, weights, state, data, static)
-            # The loss at the last accepted point: non-increasing along the stage.
-            loss = float(state.f_info.f)
-            history.append(loss)
-            bar.update()
-            bar.set_postfix(loss=f"{loss:.3e}")
-            if stopper.update(monitor(loss, weights), weights):
-                reason = "early_stopping"
-            elif not bool(healthy):
-                reason = "line_search_failed"
-            elif bool(done):
-                reason = "converged"
-            else:
-                continue
-            break
+    for _ in range(train.second_iters):
+        evaluated = state.y_eval
+        weights, state, done, healthy, accepted = _quasi_newton_step(
+            solver, weights, state, data, static
+        )
+        _record_evaluation(accepted, state.aux, evaluated, data, static)
+        # The loss at the last accepted point: non-increasing along the stage.
+        loss = float(state.f_info.f)
+        history.append(loss)
+        report.step(loss)
+        if stopper.update(monitor(loss, weights), weights):
+            reason = "early_stopping"
+        elif not bool(healthy):
+            reason = "line_search_failed"
+        elif bool(done):
+            reason = "converged"
+        else:
+            continue
+        break
+    report.close(reason)
     return _StageResult(stopper.best_weights or weights, np.asarray(history), reason)
 
 

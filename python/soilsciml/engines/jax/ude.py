@@ -49,7 +49,8 @@ __all__ = [
     "ude_vector_field",
 ]
 
-#: Loss of a failed or non-finite solve (spec section 5, the paper's ``safe_solve``).
+#: Loss of a failed or non-finite solve (docs/science/soc-ude.md#soc-losses, the paper's
+#: ``safe_solve``).
 PENALTY = 1e6
 
 ACTIVATIONS = {"tanh": jnp.tanh, "gelu": partial(jax.nn.gelu, approximate=True)}
@@ -133,16 +134,21 @@ def init_weights(h1: int, h2: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded initial weights, uniform in +-1/sqrt(fan_in) (float64 numpy).
 
     The output layers start 10x smaller so that NN_P and NN_R nearly cancel at first and the
-    initial model is close to transport alone.
+    initial model is close to transport alone. The draws are one compiled kernel (the same
+    numbers as drawing them one by one, without a compilation per layer shape).
     """
+    return {name: np.asarray(draw) for name, draw in _draw_weights(seed, h1, h2).items()}
+
+
+@partial(jax.jit, static_argnames=("h1", "h2"))
+def _draw_weights(seed, h1: int, h2: int) -> dict[str, jax.Array]:
     shapes = soc_ude.layer_shapes(h1, h2)
     keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes))
     weights = {}
     for key, (name, shape) in zip(keys, shapes.items(), strict=True):
         fan_in = shapes[name.replace(".b", ".W")][1]
         bound = (0.1 if name.endswith("3") else 1.0) / np.sqrt(fan_in)
-        draw = jax.random.uniform(key, shape, jnp.float64, -bound, bound)
-        weights[name] = np.asarray(draw)
+        weights[name] = jax.random.uniform(key, shape, jnp.float64, -bound, bound)
     return weights
 
 
@@ -340,9 +346,9 @@ def loss_terms(weights: dict, data: dict, static: UDEStatic):
 class EvaluationLog:
     """Counts of every loss evaluation, per fit, filled from inside the compiled kernels.
 
-    Each evaluation reports ``(fit_id, code, num_steps, num_rejected_steps)`` through a host
-    callback, so failures inside optimistix line searches are counted too. ``fit_id`` travels
-    in the data (``data["fit_id"]``) and keeps concurrent fits apart.
+    Each evaluation's outcome ``(fit_id, code, num_steps, num_rejected_steps)`` comes back
+    with its result and is recorded on the host (:meth:`record`); ``fit_id`` travels in the
+    data (``data["fit_id"]``) and keeps concurrent fits apart.
     """
 
     def __init__(self) -> None:
@@ -358,7 +364,7 @@ class EvaluationLog:
         return fit_id
 
     def record(self, fit_id, code, num_steps, num_rejected_steps) -> None:
-        """Host side of the callback; batched (vmapped) evaluations arrive as arrays."""
+        """Count one evaluation (or a batch of them: arrays, e.g. from vmapped fits)."""
         columns = np.broadcast_arrays(fit_id, code, num_steps, num_rejected_steps)
         for one_id, one_code, steps, rejected in zip(*(c.ravel() for c in columns), strict=True):
             counts = self._counts.get(int(one_id))
@@ -400,29 +406,35 @@ def guarded_value_and_grad(weights: dict, data: dict, static: UDEStatic):
 
 def safe_value_and_grad(weights: dict, data: dict, static: UDEStatic):
     """:func:`guarded_value_and_grad` that reports its outcome to :data:`EVALUATIONS`
-    through a host callback (so evaluations inside optimistix line searches are counted)."""
+    through a host callback, for use inside other compiled code (the benchmarks); the
+    training kernels return the outcome instead."""
     loss, grads, outcome = guarded_value_and_grad(weights, data, static)
     jax.debug.callback(EVALUATIONS.record, data["fit_id"], *outcome)
     return loss, grads
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
-def safe_loss(weights: dict, data: dict, static: UDEStatic) -> jax.Array:
-    """The failure-safe loss as a differentiable scalar function.
+def safe_loss(weights: dict, data: dict, static: UDEStatic) -> tuple[jax.Array, tuple]:
+    """The failure-safe loss as a differentiable scalar function, and its outcome.
 
-    Its gradient is the masked gradient of :func:`safe_value_and_grad`, so optimisers that
-    differentiate a scalar function (optimistix) get the zero gradient of the penalty.
+    Returns ``(loss, (code, num_steps, num_rejected_steps))``; the outcome is for the caller to
+    record (an optimiser's aux), so no host callback sits in the compiled kernel and the
+    kernel can be kept in the persistent compilation cache. The gradient of the loss is the
+    masked gradient of :func:`guarded_value_and_grad`, so optimisers that differentiate a
+    scalar function (optimistix) get the zero gradient of the penalty.
     """
-    return safe_value_and_grad(weights, data, static)[0]
+    loss, _, outcome = guarded_value_and_grad(weights, data, static)
+    return loss, outcome
 
 
 def _safe_loss_fwd(weights, data, static):
-    loss, grads = safe_value_and_grad(weights, data, static)
-    return loss, (grads, data)
+    loss, grads, outcome = guarded_value_and_grad(weights, data, static)
+    return (loss, outcome), (grads, data)
 
 
-def _safe_loss_bwd(static, residuals, cotangent):
+def _safe_loss_bwd(static, residuals, cotangents):
     grads, data = residuals
+    cotangent, _ = cotangents
     return (
         jax.tree_util.tree_map(lambda g: cotangent * g, grads),
         jax.tree_util.tree_map(jnp.zeros_like, data),

@@ -1,0 +1,138 @@
+"""Whole jobs as a user runs them, cold and warm: the demo, one Case 4 fit, the Case 4 grid.
+
+Each job is the command line a user types, run in a fresh process. ``cold`` runs it with an
+empty persistent compilation cache (``SOILSCIML_JAX_CACHE`` pointing at a new folder); ``warm``
+runs it again in a new process with the cache the cold run filled (a rerun, or the next job
+on the same machine). The grid's run directory is emptied between the two, so the warm grid
+trains every trial again. Each row records the 1-minute load average before and after.
+
+The torch peer's time for the same job is an estimate: its measured training step
+(``--peer-step-s``, default the idle-machine median of ``results.md``) times the job's
+iterations (Adam steps plus BFGS iterations of every fit, from the runs' ``metrics.json``);
+the peer's compilation-free start-up is left out. Writes a section of ``results.md``::
+
+    python benchmarks/jobs.py [--jobs demo fit grid] [--executor processes] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_util import load_average, write_section
+
+HERE = Path(__file__).resolve().parent
+#: The torch peer's SOC training step (s): dopri5 float64, median of the idle run in results.md.
+PEER_STEP_S = 0.216
+JOBS = ("demo", "fit", "grid")
+
+
+def _command(job: str, work: Path, executor: str, workers: int | None) -> list[str]:
+    cli = [sys.executable, "-m", "soilsciml"]
+    if job == "demo":
+        return [*cli, "demo", "--out", str(work / "demo"), "--quiet"]
+    if job == "fit":
+        return [*cli, "soc", "fit", str(work / "truth.nc"), "--out", str(work / "fit"), "--quiet"]
+    command = [*cli, "soc", "case", "4", "--out", str(work / "grid"), "--quiet"]
+    command += ["--executor", executor]
+    return command + (["--workers", str(workers)] if workers else [])
+
+
+def _iterations(work: Path, job: str) -> int:
+    """Adam steps plus BFGS iterations of every fit the job wrote."""
+    folder = work / {"demo": "demo/case4", "fit": "fit", "grid": "grid"}[job]
+    total = 0
+    for path in folder.rglob("metrics.json"):
+        iterations = json.loads(path.read_text()).get("iterations")
+        if isinstance(iterations, dict):
+            total += sum(int(v) for v in iterations.values())
+    return total
+
+
+def measure(job: str, cache: Path, work: Path, executor: str, workers: int | None) -> dict:
+    """Run ``job`` once in a new process; wall time, load averages, iterations."""
+    env = {**os.environ, "SOILSCIML_JAX_CACHE": str(cache)}
+    before = load_average()
+    start = time.perf_counter()
+    done = subprocess.run(
+        _command(job, work, executor, workers), env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{job} failed:\n{done.stdout}\n{done.stderr}")
+    return {
+        "wall_s": wall,
+        "load_before": before,
+        "load_after": load_average(),
+        "iterations": _iterations(work, job),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", nargs="+", choices=JOBS, default=["demo", "fit"])
+    parser.add_argument("--executor", default="inprocess", help="grid executor")
+    parser.add_argument("--workers", type=int, help="grid worker processes")
+    parser.add_argument("--peer-step-s", type=float, default=PEER_STEP_S)
+    parser.add_argument("--json", type=Path, default=HERE / "out" / "jobs.json")
+    parser.add_argument("--results", type=Path, default=HERE / "results.md")
+    args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work, cache = Path(tmp) / "work", Path(tmp) / "jax-cache"
+        work.mkdir()
+        if "fit" in args.jobs:
+            simulate = [sys.executable, "-m", "soilsciml", "soc", "simulate"]
+            subprocess.run([*simulate, "--out", str(work / "truth.nc")], check=True)
+        for job in args.jobs:
+            shutil.rmtree(cache, ignore_errors=True)
+            rows[job] = {}
+            for label in ("cold", "warm"):
+                shutil.rmtree(work / job, ignore_errors=True)
+                rows[job][label] = measure(job, cache, work, args.executor, args.workers)
+                print(job, label, rows[job][label], flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"started": started, "rows": rows}, indent=1) + "\n")
+    names = {
+        "demo": "`soilsciml demo`",
+        "fit": "`soilsciml soc fit` (Case 4, one fit)",
+        "grid": f"`soilsciml soc case 4` (16 trials + retrain, {args.executor})",
+    }
+    lines = [
+        f"Whole jobs (`python benchmarks/jobs.py --jobs {' '.join(args.jobs)}`, measured "
+        f"{started}; cold: empty compilation cache, warm: a new process with the filled cache):",
+        "",
+        "| job | cold (s) | warm (s) | iterations | torch peer, estimated (s) "
+        "| load before / after (cold; warm) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for job, row in rows.items():
+        cold, warm = row["cold"], row["warm"]
+        peer = warm["iterations"] * args.peer_step_s
+        lines.append(
+            f"| {names[job]} | {cold['wall_s']:.1f} | {warm['wall_s']:.1f} | "
+            f"{warm['iterations']} | {peer:.0f} | {cold['load_before']} / {cold['load_after']}; "
+            f"{warm['load_before']} / {warm['load_after']} |"
+        )
+    lines += [
+        "",
+        f"Peer estimate: {args.peer_step_s} s per training step (the torch peer's measured "
+        "SOC step) times the job's iterations; not measured. Load averages on "
+        f"{os.cpu_count()} logical CPUs: above about {os.cpu_count()} the machine was shared "
+        "and the times are inflated.",
+    ]
+    text = "\n".join(lines)
+    write_section(args.results, "jobs", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

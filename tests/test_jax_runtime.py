@@ -1,0 +1,107 @@
+"""The JAX engine's process settings: the persistent compilation cache and its switch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from soilsciml.engines.jax.runtime import CACHE_ENV, cache_directory
+
+PYTHON_DIR = Path(__file__).parents[1] / "python"
+
+#: A fresh process that imports the engine, compiles one kernel and reports the settings (the
+#: kernel is cached however fast it compiles, so the test does not depend on the machine).
+SCRIPT = """
+import json, jax, jax.numpy as jnp
+from soilsciml.engines.jax import runtime
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.jit(lambda x: jnp.cumsum(jnp.sin(x) ** 2))(jnp.arange(5.0)).block_until_ready()
+print(json.dumps({"directory": str(runtime.CACHE_DIRECTORY),
+                  "enabled": jax.config.jax_enable_compilation_cache,
+                  "x64": jax.config.jax_enable_x64}))
+"""
+
+
+def run_engine(tmp_path: Path, script: str = SCRIPT, **env: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if k not in (CACHE_ENV, "XDG_CACHE_HOME")}
+    environ.update(
+        PYTHONPATH=os.pathsep.join([str(PYTHON_DIR), environ.get("PYTHONPATH", "")]),
+        HOME=str(tmp_path / "home"),
+        **env,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def entries(path: Path) -> list[Path]:
+    return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "home/.cache/soilsciml/jax"),
+        ({"XDG_CACHE_HOME": "/xdg"}, "/xdg/soilsciml/jax"),
+        ({CACHE_ENV: "/elsewhere/cache"}, "/elsewhere/cache"),
+        ({CACHE_ENV: "OFF"}, None),
+        ({CACHE_ENV: "off", "XDG_CACHE_HOME": "/xdg"}, None),
+        ({"JAX_COMPILATION_CACHE_DIR": "/jax/own"}, None),  # JAX's own setting is respected
+        ({"JAX_COMPILATION_CACHE_DIR": "/jax/own", CACHE_ENV: "/ours"}, "/ours"),
+    ],
+)
+def test_cache_directory_from_the_environment(environ, expected, monkeypatch):
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("the XDG layout is the Linux one")
+    monkeypatch.setenv("HOME", "home")
+    found = cache_directory(environ)
+    assert found == (None if expected is None else Path(expected))
+
+
+def test_compiled_kernels_land_in_the_cache_and_the_switch_turns_it_off(tmp_path):
+    cache = tmp_path / "cache"
+    first = run_engine(tmp_path, **{CACHE_ENV: str(cache)})
+    assert first == {"directory": str(cache), "enabled": True, "x64": True}
+    written = entries(cache)
+    assert written, "no compiled kernel was written to the cache"
+
+    # the default lives under XDG_CACHE_HOME; off writes nothing anywhere
+    xdg = tmp_path / "xdg"
+    default = run_engine(tmp_path, XDG_CACHE_HOME=str(xdg))
+    assert default["directory"] == str(xdg / "soilsciml" / "jax")
+    assert entries(xdg / "soilsciml" / "jax")
+    off = run_engine(tmp_path, XDG_CACHE_HOME=str(tmp_path / "xdg-off"), **{CACHE_ENV: "off"})
+    assert off == {"directory": "None", "enabled": False, "x64": True}
+    assert not (tmp_path / "xdg-off").exists() and not (tmp_path / "home").exists()
+
+    # a second process reads the entries back instead of writing new ones
+    run_engine(tmp_path, **{CACHE_ENV: str(cache)})
+    assert sorted(entries(cache)) == sorted(written)
+
+
+FIT_SCRIPT = """
+from soilsciml.config import SOCFitConfig, SOCGridConfig, SOCNetworkConfig, SOCSimulationConfig
+from soilsciml.config import SOCTrainConfig
+from soilsciml.soc.fit import fit_soc
+from soilsciml.soc.simulate import simulate_soc
+data = simulate_soc(SOCSimulationConfig(years=5.0, grid=SOCGridConfig(nz=6)))
+train = SOCTrainConfig(adam_iters=2, second_iters=2)
+config = SOCFitConfig(SOCNetworkConfig(h1=4, h2=2), train=train)
+fit_soc(data, config, progress=False)
+print("{}")
+"""
+
+
+@pytest.mark.slow
+def test_the_training_kernels_are_cached(tmp_path):
+    """No host callback sits in the Adam and BFGS kernels (JAX caches none that has one)."""
+    run_engine(tmp_path, FIT_SCRIPT, **{CACHE_ENV: str(tmp_path / "cache")})
+    kernels = {p.name.partition("-")[0] for p in entries(tmp_path / "cache")}
+    assert {"jit__guarded_value_and_grad", "jit__adam_update", "jit__quasi_newton_step"} <= kernels

@@ -1,0 +1,71 @@
+"""Figures are plain matplotlib Figures: no pyplot, no backend switch at import, files written."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+from soilsciml.plots import InlineFigure
+from soilsciml.plots.soc import plot_drivers, plot_profiles
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_importing_the_figure_modules_loads_no_pyplot():
+    code = (
+        "import sys, matplotlib\n"
+        "backend = dict.__getitem__(matplotlib.rcParams, 'backend')\n"
+        "import importlib, pkgutil, soilsciml.plots\n"
+        "for module in pkgutil.iter_modules(soilsciml.plots.__path__):\n"
+        "    importlib.import_module(f'soilsciml.plots.{module.name}')\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _dataset() -> xr.Dataset:
+    depth = np.linspace(0.0, 1.0, 6)
+    time = np.array([0.0, 1.0, 2.0])
+    field = np.outer(np.ones(3), np.exp(-depth))
+    attrs = {"units": "%", "long_name": "soil organic carbon"}
+    return xr.Dataset(
+        {
+            "soc": (("time", "depth"), field, attrs),
+            "ph": (("time", "depth"), 6.5 + 0 * field, {"units": "1", "long_name": "soil pH"}),
+            "cec": (("time", "depth"), 0.5 + 0 * field, {"units": "cmol/kg", "long_name": "CEC"}),
+            "clay": (("time", "depth"), 25 + 0 * field, {"units": "%", "long_name": "clay"}),
+        },
+        coords={"time": time, "depth": ("depth", depth, {"units": "m", "positive": "down"})},
+    )
+
+
+def test_figures_are_returned_and_written(tmp_path):
+    ds = _dataset()
+    for figure in (plot_profiles(ds), plot_drivers(ds)):
+        assert isinstance(figure, Figure)
+        path = tmp_path / "figure.png"
+        figure.savefig(path, dpi=50)
+        assert path.read_bytes()[:8] == PNG
+        assert isinstance(figure, InlineFigure) and figure._repr_png_()[:8] == PNG
+
+
+def test_a_returned_figure_shows_as_an_image_in_jupyter():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from soilsciml.plots import new_figure\n"
+            "figure, axes = new_figure(figsize=(2, 2))\n"
+            "axes.plot([0, 1])\n"
+            "figure"
+        )
+    ]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    (output,) = notebook.cells[0].outputs
+    assert "image/png" in output["data"]
