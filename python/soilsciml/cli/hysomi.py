@@ -116,7 +116,7 @@ def _held_out(args: argparse.Namespace) -> tuple[str, ...]:
     }
     held = []
     for column in args.validate_column:
-        if column not in roles or column is None:
+        if column not in roles:
             given = ", ".join(c for c in roles if c is not None)
             raise ValueError(
                 f"--validate-column {column!r}: not one of the columns given to --co2-column, "
@@ -402,7 +402,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument(
         "--glucose-column", default=None, metavar="NAME", help="glucose or DOC, compared with C_L"
     )
-    cal.add_argument("--glucose-unit", default="mg/g")
+    cal.add_argument("--glucose-unit", default="mg/g", help="as --co2-unit (default mg/g)")
     cal.add_argument(
         "--rate-column",
         default=None,
@@ -454,9 +454,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument(
         "--starts", type=int, default=defaults.n_starts, help="Levenberg-Marquardt starts"
     )
-    cal.add_argument("--explore-steps", type=int, default=defaults.explore_steps)
+    cal.add_argument(
+        "--explore-steps",
+        type=int,
+        default=defaults.explore_steps,
+        help="Levenberg-Marquardt iterations from every start",
+    )
     cal.add_argument("--lm-steps", type=int, default=defaults.max_steps, help="polish steps")
-    cal.add_argument("--constraint-weight", type=float, default=defaults.constraint_weight)
+    cal.add_argument(
+        "--constraint-weight",
+        type=float,
+        default=defaults.constraint_weight,
+        help="weight of the relative constraint violations (1: a 1 %% violation = one sigma)",
+    )
     cal.add_argument(
         "--uncertainty",
         choices=UNCERTAINTY_METHODS,
