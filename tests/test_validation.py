@@ -59,7 +59,7 @@ def _coord(name, values_fn):
 def _transpose(ds):
     if "soc" not in ds:
         return ds
-    return ds.assign(soc=ds["soc"].transpose("depth", "time"))
+    return ds.assign(soc=ds["soc"].transpose(*reversed(ds["soc"].dims)))
 
 
 CORRUPTIONS = {

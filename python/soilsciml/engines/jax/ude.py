@@ -137,7 +137,9 @@ def init_weights(h1: int, h2: int, seed: int) -> dict[str, np.ndarray]:
     initial model is close to transport alone. The draws are one compiled kernel (the same
     numbers as drawing them one by one, without a compilation per layer shape).
     """
-    return {name: np.asarray(draw) for name, draw in _draw_weights(seed, h1, h2).items()}
+    draws = _draw_weights(seed, h1, h2)
+    # in layer order, as drawn (a compiled function returns its dict with sorted keys)
+    return {name: np.asarray(draws[name]) for name in soc_ude.layer_shapes(h1, h2)}
 
 
 @partial(jax.jit, static_argnames=("h1", "h2"))
