@@ -116,7 +116,7 @@ def _held_out(args: argparse.Namespace) -> tuple[str, ...]:
     }
     held = []
     for column in args.validate_column:
-        if column not in roles or column is None:
+        if column not in roles:
             given = ", ".join(c for c in roles if c is not None)
             raise ValueError(
                 f"--validate-column {column!r}: not one of the columns given to --co2-column, "
@@ -458,14 +458,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--explore-steps",
         type=int,
         default=defaults.explore_steps,
-        help="Levenberg-Marquardt iterations at most from every start",
+        help="Levenberg-Marquardt iterations from every start",
     )
     cal.add_argument("--lm-steps", type=int, default=defaults.max_steps, help="polish steps")
     cal.add_argument(
         "--constraint-weight",
         type=float,
         default=defaults.constraint_weight,
-        help="weight of the ecological-constraint penalty residuals (0: none)",
+        help="weight of the relative constraint violations (1: a 1 %% violation = one sigma)",
     )
     cal.add_argument(
         "--uncertainty",

@@ -3,13 +3,14 @@
 Each series has one residual vector: ``(model - observation) / sigma`` for every fitted
 observation (replicates separate, zero where missing or held out), then one residual per
 constraint, ``sqrt(constraint_weight) * relative violation / CONSTRAINT_TOLERANCE``. The fit is
-Levenberg-Marquardt (optimistix) on the unbounded parameters ``raw`` (``to_box(raw)`` in the
-box) with a forward-mode Jacobian through the solve (diffrax ``ForwardMode``), every start of
-every series at once (``vmap``); the solve saves only at the observation times and the few
-points where the constraints are evaluated. A profile holds one parameter at each grid value
-and re-fits the other twelve, all parameters and grid values at once. ``jax.jit`` compiles
-each function once per problem shape; the callers pad shapes to buckets so that similar
-problems share one compilation.
+Levenberg-Marquardt on the unbounded parameters ``raw`` (``to_box(raw)`` in the box) with a
+forward-mode Jacobian through the solve (diffrax ``ForwardMode``); the solve saves only at the
+observation times and the few points where the constraints are evaluated. The loop is written
+here rather than taken from ``optimistix.LevenbergMarquardt``, whose step limit is static:
+with a traced limit, one compiled function per problem shape serves the screen's starts, the
+polish and every profile point (a profile holds parameters with ``free = 0``), and each
+iteration traces one solve. The callers pad shapes to buckets so that similar problems share
+one compilation.
 """
 
 from __future__ import annotations
