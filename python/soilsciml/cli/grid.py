@@ -39,6 +39,25 @@ def _grid(args: argparse.Namespace) -> int:
     return 1 if run.lost else 0
 
 
+def add_executor_options(parser: argparse.ArgumentParser, scheduler: bool = True) -> None:
+    """``--executor``, ``--workers`` and (with ``scheduler``) ``--scheduler``: where trials run."""
+    parser.add_argument(
+        "--executor",
+        default="inprocess",
+        metavar="NAME",
+        help="where trials run: inprocess (default), processes or dask",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
+    )
+    if scheduler:
+        parser.add_argument(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="address of a running Dask scheduler (with dask)",
+        )
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``grid`` command."""
     grid = commands.add_parser(
@@ -53,18 +72,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "config", type=Path, metavar="CONFIG.toml", help="grid file (kind, [base], [grid], ...)"
     )
     grid.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run directory")
-    grid.add_argument(
-        "--executor",
-        default="inprocess",
-        metavar="NAME",
-        help="where trials run: inprocess (default), processes or dask",
-    )
-    grid.add_argument(
-        "--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (with dask)"
-    )
-    grid.add_argument(
-        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
-    )
+    add_executor_options(grid)
     grid.add_argument(
         "--restart",
         action="store_true",

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from soilsciml.cli.grid import add_executor_options
 from soilsciml.config import (
     CONSTRAINT_SETTINGS,
     GENERATOR_ACTIVATIONS,
@@ -514,18 +515,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     experiment.add_argument("name", choices=EXPERIMENT_NAMES, help="experiment recipe")
     experiment.add_argument("--quick", action="store_true", help="small data, few epochs")
-    experiment.add_argument(
-        "--executor",
-        default="inprocess",
-        metavar="NAME",
-        help="where the trials run: inprocess (default), processes or dask",
-    )
-    experiment.add_argument(
-        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
-    )
-    experiment.add_argument(
-        "--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (with dask)"
-    )
+    add_executor_options(experiment)
     experiment.add_argument("--quiet", action="store_true", help="no progress bars")
     experiment.add_argument("--out", type=Path, required=True, help="experiment folder")
     experiment.set_defaults(handler=_experiment)

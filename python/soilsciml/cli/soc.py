@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from soilsciml.cli.grid import add_executor_options
 from soilsciml.config import (
     BOUNDARIES,
     NOISE_KINDS,
@@ -182,15 +183,7 @@ def _add_case_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="2 trials and 60 + 60 iterations (tests, demos)"
     )
-    parser.add_argument(
-        "--executor",
-        default="inprocess",
-        metavar="NAME",
-        help="where trials run: inprocess (default), processes or dask",
-    )
-    parser.add_argument(
-        "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
-    )
+    add_executor_options(parser, scheduler=False)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
