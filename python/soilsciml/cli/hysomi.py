@@ -169,6 +169,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         mcmc_chains=args.chains,
         mcmc_warmup=args.warmup,
         mcmc_samples=args.samples,
+        mcmc_parameters=tuple(args.sample),
         seed=args.seed,
         constraints=HySoMiConstraintConfig(
             setting=args.setting,
@@ -478,6 +479,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     cal.add_argument("--chains", type=int, default=defaults.mcmc_chains, help="NUTS chains")
     cal.add_argument("--warmup", type=int, default=defaults.mcmc_warmup, help="NUTS warm-up")
     cal.add_argument("--samples", type=int, default=defaults.mcmc_samples, help="NUTS draws")
+    cal.add_argument(
+        "--sample",
+        action="append",
+        default=[],
+        metavar="PARAM",
+        help="parameter NUTS samples (repeat; default: those the fitted channels identify, "
+        "the others held at the estimate)",
+    )
     cal.add_argument("--min-times", type=int, default=3, help="fewest times per series")
     cal.add_argument("--seed", type=int, default=0, help="seed of the starts (default 0)")
     cal.add_argument(

@@ -275,6 +275,11 @@ class HySoMiCalibrationConfig:
         Parameters profiled (empty: all 13; the others get no interval).
     mcmc_chains, mcmc_warmup, mcmc_samples, mcmc_tree_depth : int
         NUTS chains, warm-up and kept draws per chain, largest tree depth.
+    mcmc_parameters : tuple of str
+        Parameters NUTS samples; the others are held at the point estimate (a conditional
+        posterior) and get no interval. Empty (default): per series, the identifiable set of
+        the fitted channels (collinearity analysis); list all 13 for the full posterior,
+        which mixes slowly where the data leave parameters unidentified.
     band_draws : int
         Posterior draws simulated for the predictive bands.
     collinearity_threshold : float
@@ -313,6 +318,7 @@ class HySoMiCalibrationConfig:
     mcmc_warmup: int = setting(200, ge=1, le=1_000_000)
     mcmc_samples: int = setting(200, ge=1, le=1_000_000)
     mcmc_tree_depth: int = setting(6, ge=1, le=12)
+    mcmc_parameters: tuple[str, ...] = setting((), max_items=13, items=Domain(choices=PARAM_NAMES))
     band_draws: int = setting(100, ge=1, le=100_000)
     collinearity_threshold: float = setting(15.0, gt=1, le=1e6)
     seed: int = setting(0, ge=0, le=MAX_SEED)

@@ -254,6 +254,15 @@ def _fit(kernel, config, channels) -> tuple[Any, dict[str, np.ndarray]]:
     return kernel, fit
 
 
+def _fitted_identifiable(ident: dict[str, Any], channels) -> np.ndarray:
+    """Identifiable parameters (S, 13) bool of the channel set that was fitted (CO2 alone when
+    no set holds exactly the fitted channels)."""
+    fitted = {name for name, used in channels if used}
+    sets = identifiability.channel_sets(channels)
+    labels = [label for label, members in sets if set(members) == fitted] or [sets[0][0]]
+    return ident["identifiable"][:, ident["sets"].index(labels[0])]
+
+
 def _where(mask: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
     return np.where(mask.reshape(mask.shape + (1,) * (new.ndim - 1)), new, old)
 
@@ -336,8 +345,8 @@ def calibrate_hysomi(
     fit["states"], fit["codes"] = uncertainty.simulate(
         fit["params"], kernel.problem.initial, dense, config, codes=True
     )
-    spread = uncertainty.estimate(kernel, fit, dense, config)
     ident = identifiability.analyse(fit, channels, config.collinearity_threshold)
+    spread = uncertainty.estimate(kernel, fit, dense, config, _fitted_identifiable(ident, channels))
     return result_dataset(
         ds, config, channels, constraints, grids, dense, fit, spread, ident, factors
     )

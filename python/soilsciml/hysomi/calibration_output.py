@@ -213,6 +213,11 @@ def _add_spread(data, coords, spread, beyond) -> None:
         data["rhat"] = (("series", "param"), spread["rhat"], {"long_name": "split R-hat"})
         data["ess"] = (("series", "param"), spread["ess"], {"long_name": "effective sample size"})
         data["divergent"] = (("series",), spread["divergent"], {"long_name": "divergences"})
+        data["sampled"] = (
+            ("series", "param"),
+            spread["sampled"].astype(np.int8),
+            {"long_name": "sampled by NUTS (1); 0: held at the point estimate"},
+        )
 
 
 def _number(value: Any) -> float | None:
@@ -237,6 +242,7 @@ def _parameters(row, result) -> dict[str, Any]:
             entry["lower_reaches_box"] = bool(row["lower_open"].values[i])
             entry["upper_reaches_box"] = bool(row["upper_open"].values[i])
         if "rhat" in result:
+            entry["sampled"] = bool(row["sampled"].values[i])
             entry["rhat"] = _number(row["rhat"].values[i])
             entry["ess"] = _number(row["ess"].values[i])
         out[spec.name] = entry

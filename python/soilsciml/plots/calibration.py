@@ -147,8 +147,11 @@ def plot_uncertainty(result: xr.Dataset, series: str) -> Figure:
             ax.axhline(float(result["profile_threshold"]), color="r", lw=0.8, ls="--")
             ax.set_ylabel("chi2 - chi2_min [1]")
             ax.set_ylim(0, 4 * float(result["profile_threshold"]))
-        else:
+        elif bool(row["sampled"].sel(param=name)):
             ax.hist(row["draws"].sel(param=name).values, bins=30, density=True)
+            ax.set_ylabel(f"posterior density [1/({unit})]")
+        else:
+            ax.text(0.5, 0.5, "held at the estimate", ha="center", transform=ax.transAxes)
             ax.set_ylabel(f"posterior density [1/({unit})]")
         ax.axvline(float(row["params"].sel(param=name)), color="k", lw=1)
         if np.isfinite(lower) and np.isfinite(upper):
