@@ -19,7 +19,6 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from soilsciml.engines.jax import solve as jax_solve  # noqa: F401  (turns on float64 support)
 from soilsciml.models import constraints as cons
 from soilsciml.models.hysomi import STATE_NAMES
 

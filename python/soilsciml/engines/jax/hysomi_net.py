@@ -15,8 +15,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from soilsciml.engines.jax import solve as jax_solve  # noqa: F401  (turns on float64 support)
-
 __all__ = ["NormStatistics", "TraitNetwork", "init_statistics"]
 
 #: Momentum of the running batch-norm statistics (PyTorch's default).
