@@ -28,7 +28,9 @@ print(json.dumps({"directory": str(runtime.CACHE_DIRECTORY),
 
 
 def run_engine(tmp_path: Path, script: str = SCRIPT, **env: str) -> dict:
-    environ = {k: v for k, v in os.environ.items() if k not in (CACHE_ENV, "XDG_CACHE_HOME")}
+    # EQX_ON_ERROR too: this process's engine has set it, a fresh one must set it itself
+    unset = (CACHE_ENV, "XDG_CACHE_HOME", "EQX_ON_ERROR")
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
     environ.update(
         PYTHONPATH=os.pathsep.join([str(PYTHON_DIR), environ.get("PYTHONPATH", "")]),
         HOME=str(tmp_path / "home"),
@@ -105,3 +107,48 @@ def test_the_training_kernels_are_cached(tmp_path):
     run_engine(tmp_path, FIT_SCRIPT, **{CACHE_ENV: str(tmp_path / "cache")})
     kernels = {p.name.partition("-")[0] for p in entries(tmp_path / "cache")}
     assert {"jit__guarded_value_and_grad", "jit__adam_update", "jit__quasi_newton_step"} <= kernels
+
+
+HYSOMI_SCRIPT = """
+from soilsciml.config import HySoMiGeneratorConfig, HySoMiTrainConfig
+from soilsciml.hysomi.data import generate_hysomi
+from soilsciml.hysomi.fit import fit_hysomi
+from soilsciml.soc.simulate import simulate_soc
+data = generate_hysomi(HySoMiGeneratorConfig(n_samples=24, seed=0), progress=False)
+fit_hysomi(data, HySoMiTrainConfig(epochs=1, width=4, depth=1, batch_size=8), progress=False)
+simulate_soc()
+import equinox._config
+print('{"mode": "%s"}' % equinox._config.EQX_ON_ERROR)
+"""
+
+
+@pytest.mark.slow
+def test_kernels_with_save_points_are_cached(tmp_path):
+    """diffrax checks every ``SaveAt(ts=...)`` with ``equinox.error_if``; in Equinox's
+    default mode that is a host callback, which keeps a kernel out of JAX's cache. The
+    engine's mode (``nan``) leaves none: the HySoMi training, validation and prediction
+    kernels and the SOC truth (save points every year) land in the cache."""
+    cache = tmp_path / "cache"
+    report = run_engine(tmp_path, HYSOMI_SCRIPT, **{CACHE_ENV: str(cache)})
+    assert report == {"mode": "nan"}
+    kernels = {p.name.partition("-")[0] for p in entries(cache)}
+    assert {"jit_train_step", "jit_evaluate", "jit__predict_batch", "jit__solve_truth"} <= kernels
+    # a mode the user chose is kept
+    environ = {"EQX_ON_ERROR": "raise", CACHE_ENV: str(tmp_path / "raise")}
+    assert run_engine(tmp_path, HYSOMI_SCRIPT, **environ) == {"mode": "raise"}
+    assert "jit_train_step" not in {p.name.partition("-")[0] for p in entries(tmp_path / "raise")}
+
+
+def test_a_failing_check_is_a_reported_failed_solve():
+    """With the engine's Equinox mode a check that fires gives NaN, reported as a status
+    (here save points outside the solve's span), not an exception."""
+    import jax.numpy as jnp
+
+    from soilsciml.config import SolverConfig
+    from soilsciml.engines.base import SOLVE_MESSAGES
+    from soilsciml.engines.jax.solve import solve
+
+    times = jnp.array([0.0, 2.0, 1.0, 3.0])  # not increasing: diffrax's check fires
+    ys, code, _ = solve(lambda t, y, args: -y, jnp.ones(2), times, None, SolverConfig())
+    assert int(code) != 0 and int(code) in SOLVE_MESSAGES
+    assert not bool(jnp.all(jnp.isfinite(ys)))

@@ -10,6 +10,15 @@ user's cache directory (``$XDG_CACHE_HOME/soilsciml/jax``, default ``~/.cache/so
 :data:`CACHE_ENV` moves it (a path) or turns it off (``off``); a cache directory set for JAX
 itself (``JAX_COMPILATION_CACHE_DIR``) is respected when :data:`CACHE_ENV` is unset. Deleting
 the directory is always safe: JAX compiles again.
+
+JAX does not write a kernel with a host callback to that cache, and Equinox's runtime checks
+(``equinox.error_if``, which diffrax applies to every ``SaveAt(ts=...)``, so to every solve
+with save points) are host callbacks in Equinox's default mode (``EQX_ON_ERROR=raise``). The
+engine therefore sets ``EQX_ON_ERROR=nan`` (:data:`EQX_ERROR_MODE`) unless it is set already:
+a check that fires returns NaN instead of raising, which the engine reports as a failed solve
+(``non-finite``), and the HySoMi training, validation and prediction kernels and the SOC truth
+can be cached. Equinox reads the variable when it is imported, so a process that imported
+Equinox before the engine keeps its mode, and those kernels are compiled again per process.
 """
 
 from __future__ import annotations
@@ -20,11 +29,18 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-import jax
+#: Equinox's runtime-error mode set by the engine where the user has not chosen one: checks
+#: return NaN instead of calling back into Python, so kernels stay cacheable. Set before
+#: anything of the engine imports Equinox (it reads the variable on import).
+EQX_ERROR_MODE = "nan"
+os.environ.setdefault("EQX_ON_ERROR", EQX_ERROR_MODE)
+
+import jax  # noqa: E402  (after the Equinox mode, as above)
 
 __all__ = [
     "CACHE_DIRECTORY",
     "CACHE_ENV",
+    "EQX_ERROR_MODE",
     "MIN_COMPILE_TIME_S",
     "OFF_VALUES",
     "cache_directory",
