@@ -69,3 +69,21 @@ def test_a_returned_figure_shows_as_an_image_in_jupyter():
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     (output,) = notebook.cells[0].outputs
     assert "image/png" in output["data"]
+
+
+def test_sweep_lines_label_their_units_and_keep_a_zero_violation():
+    from soilsciml.plots.hysomi import sweep_lines
+
+    records = [
+        {"model": m, "n_train": n, "mse_hidden": 0.01 * k, "constraint_sum": v}
+        for m, k, v in (("hysomi", 1, 0.0), ("unconstrained", 2, 1.5))
+        for n in (30, 300)
+    ]
+    fig = sweep_lines(records, "n_train", ("mse_hidden", "constraint_sum"))
+    errors, violations = fig.axes
+    assert errors.get_xlabel() == "training samples"
+    assert "(mg C/g)" in errors.get_ylabel() and errors.get_yscale() == "log"
+    assert violations.get_yscale() == "symlog"
+    hysomi_line = violations.get_lines()[0]
+    assert list(hysomi_line.get_ydata()) == [0.0, 0.0]  # drawn, where a log axis drops it
+    assert violations.get_ylim()[0] <= 0.0

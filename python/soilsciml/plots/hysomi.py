@@ -140,10 +140,24 @@ def training_curves(predictions: xr.Dataset) -> Figure:
     return fig
 
 
+#: Axis labels, with units, of the swept settings and metrics of :func:`sweep_lines`.
+AXIS_LABELS = {
+    "n_train": "training samples",
+    "generator_depth": "generator depth (hidden layers)",
+    "trait_noise": "trait noise (SD, trait units)",
+    "mse_co2": "test MSE of CO$_2$ ((mg C/g)$^2$)",
+    "mse_hidden": "test MSE of the hidden pools ((mg C/g)$^2$)",
+    "l1_params": "test mean abs. parameter error (box width = 1)",
+    "constraint_sum": "test constraint violation (sum of means)",
+}
+
+
 def sweep_lines(records: Sequence[Mapping[str, Any]], x: str, metrics: Sequence[str]) -> Figure:
     """Metrics against a swept setting ``x``, one line per model (paper Figs. 3 and 4).
 
     ``records`` hold ``x``, ``model`` and the metrics; seeds of one (x, model) are averaged.
+    Errors are on a log axis; ``constraint_sum`` on a symmetric-log one, so that an exact
+    zero (every constraint met) stays on the figure.
     """
     fig, axes = new_figure(1, len(metrics), figsize=(4.0 * len(metrics), 3.5))
     for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
@@ -154,9 +168,12 @@ def sweep_lines(records: Sequence[Mapping[str, Any]], x: str, metrics: Sequence[
                 for value in xs
             ]
             ax.plot(xs, ys, "o-", label=name)
-        ax.set_xlabel(x)
-        ax.set_ylabel(metric)
-        ax.set_yscale("log")
+        ax.set_xlabel(AXIS_LABELS.get(x, x))
+        ax.set_ylabel(AXIS_LABELS.get(metric, metric))
+        if metric == "constraint_sum":
+            ax.set_yscale("symlog", linthresh=1e-4)
+        else:
+            ax.set_yscale("log")
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
