@@ -3,6 +3,7 @@ models, failed solves, run directories and the ``train`` / ``experiment`` comman
 
 import dataclasses
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ from soilsciml.hysomi.fit import (
     predict_split,
     split_arrays,
 )
+from soilsciml.search import GridError
 
 QUICK = QUICK_EXPERIMENT.train
 
@@ -193,6 +195,15 @@ def test_experiment_runs_as_a_resumable_grid_and_scores_other_data(dataset, tmp_
     stamp = outcome.stat().st_mtime_ns
     again, _ = experiments.run_experiment("tiny", tmp_path, progress=False)
     assert again == table and outcome.stat().st_mtime_ns == stamp
+
+    # report only: a stopped experiment's files from the trials it finished, none run
+    shutil.rmtree(outcome.parent)
+    partial, rows = experiments.run_experiment("tiny", tmp_path, progress=False, report_only=True)
+    assert "| ml | own |" in partial
+    assert len(rows) == 2 and not outcome.parent.exists()
+    assert "1 of 2 trials not finished" in (tmp_path / "tiny.md").read_text()
+    with pytest.raises(GridError, match="holds no grid run"):
+        experiments.run_experiment("tiny", tmp_path / "elsewhere", report_only=True)
 
 
 def test_paired_comparison_by_seed():

@@ -278,6 +278,7 @@ def _experiment(args: argparse.Namespace) -> int:
         executor=args.executor,
         workers=args.workers,
         scheduler=args.scheduler,
+        report_only=args.report_only,
     )
     print(table, end="")
     print(f"wrote {args.out / (args.name + '.md')} ({len(records)} records)")
@@ -526,5 +527,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     experiment.add_argument("--quick", action="store_true", help="small data, few epochs")
     add_executor_options(experiment)
     experiment.add_argument("--quiet", action="store_true", help="no progress bars")
+    experiment.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run no trial: write the table and figures of the trials finished so far in OUT",
+    )
     experiment.add_argument("--out", type=Path, required=True, help="experiment folder")
     experiment.set_defaults(handler=_experiment)

@@ -371,42 +371,52 @@ def run_experiment(
     executor: str = "inprocess",
     workers: int | None = None,
     scheduler: str | None = None,
+    report_only: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run (or resume) the named experiment in ``out``; return its Markdown table and records.
 
     The trials run as a grid (:func:`soilsciml.search.run_grid`) in ``out/grid`` on
     ``executor`` (``inprocess``, ``processes`` with ``workers``, ``dask`` with ``workers``
-    or a ``scheduler`` address); finished trials are kept, so rerunning resumes.
+    or a ``scheduler`` address); finished trials are kept, so rerunning resumes. With
+    ``report_only`` no trial runs: the files are written from the trials finished so far
+    (the table says how many are missing), for an experiment stopped part way.
 
     Raises
     ------
     ValueError
         For an unknown experiment name, listing the known ones.
+    soilsciml.search.GridError
+        With ``report_only``, when ``out`` holds no run of the experiment.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    from soilsciml.search import run_grid
+    from soilsciml.search import finished_records, run_grid
 
     recipe = EXPERIMENTS[name](QUICK if quick else FULL)
     out = Path(out)
     paths = {
-        key: _dataset(out / "data" / f"{key}.nc", config, progress)
+        key: out / "data" / f"{key}.nc"
+        if report_only
+        else _dataset(out / "data" / f"{key}.nc", config, progress)
         for key, config in recipe.datasets.items()
     }
     spec = experiment_grid(recipe, paths)
-    run = run_grid(
-        spec,
-        out / "grid",
-        executor=executor,
-        workers=workers,
-        scheduler=scheduler,
-        quiet=not progress,
-    )
-    records = _rows(recipe, run.records, spec.trials)
+    if report_only:
+        grid_records = finished_records(spec, out / "grid")
+    else:
+        grid_records = run_grid(
+            spec,
+            out / "grid",
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            quiet=not progress,
+        ).records
+    records = _rows(recipe, grid_records, spec.trials)
     title = f"# HySoMi experiment `{name}`{' (quick)' if quick else ''}\n\n"
     table = markdown_table(records, recipe.rows, recipe.columns)
     notes = f"\n{recipe.notes}\n" if recipe.notes else ""
-    missing = len(spec.trials) - sum(r["status"] == "ok" for r in run.records.values())
+    missing = len(spec.trials) - sum(r["status"] == "ok" for r in grid_records.values())
     if missing:
         notes += f"\n{missing} of {len(spec.trials)} trials not finished or failed.\n"
     if name == "main":

@@ -14,7 +14,7 @@ The pieces, each in its own module:
 
 from soilsciml.search.executors import EXECUTORS, make_executor
 from soilsciml.search.grid import GridError, Trial, expand_grid, trial_name, trial_seed
-from soilsciml.search.runner import GridRun, LostTrialWarning, run_grid
+from soilsciml.search.runner import GridRun, LostTrialWarning, finished_records, run_grid
 from soilsciml.search.spec import TRIAL_KINDS, GridSpec, Selection, TrialKind, load_grid
 from soilsciml.search.store import CorruptOutcomeWarning, ResumeError
 from soilsciml.search.trial import TrialContext, TrialOutcome
@@ -34,6 +34,7 @@ __all__ = [
     "TrialKind",
     "TrialOutcome",
     "expand_grid",
+    "finished_records",
     "load_grid",
     "make_executor",
     "run_grid",

@@ -12,13 +12,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from soilsciml.search.executors import AbstractExecutor, make_executor
-from soilsciml.search.grid import Trial, plain
+from soilsciml.search.grid import GridError, Trial, plain
 from soilsciml.search.results import best_record, markdown_table, results_dataset, results_json
 from soilsciml.search.spec import GridSpec
-from soilsciml.search.store import BEST_DIR, RunDirectory, write_atomic
+from soilsciml.search.store import BEST_DIR, GRID_FILE, RunDirectory, write_atomic
 from soilsciml.search.trial import TrialContext, TrialJob, execute_trial
 
-__all__ = ["GridRun", "LostTrialWarning", "run_grid"]
+__all__ = ["GridRun", "LostTrialWarning", "finished_records", "run_grid"]
 
 
 class LostTrialWarning(UserWarning):
@@ -161,6 +161,31 @@ def run_grid(
     finally:
         run.close()
     return GridRun(run.path, spec, records, tuple(executed), lost, best, retrained, dataset)
+
+
+def finished_records(spec: GridSpec, out: str | Path) -> dict[str, dict[str, Any]]:
+    """The records of the trials of ``spec`` already saved in the run directory ``out``
+    (finished or failed), by trial name; no trial is run.
+
+    Raises
+    ------
+    GridError
+        If ``out`` holds no run of any grid; :class:`~soilsciml.search.store.ResumeError`
+        when it holds a different grid or a running grid holds its lock.
+    """
+    if not (Path(out) / GRID_FILE).is_file():
+        raise GridError(f"{out} holds no grid run (no {GRID_FILE}); run the grid first")
+    run = RunDirectory.open(out, spec.document(), recognise=spec.recognises)
+    try:
+        records = {}
+        for trial in spec.trials:
+            job = _job(spec, run, trial, trial.name, "grid", trial.config)
+            record = run.load(job.identity(), upgrade=job.upgrade)
+            if record is not None:
+                records[trial.name] = record
+        return records
+    finally:
+        run.close()
 
 
 def _retrain(
