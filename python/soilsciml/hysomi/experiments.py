@@ -267,13 +267,13 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
-def _dataset(path: Path, config: HySoMiGeneratorConfig, progress: bool) -> Path:
+def _dataset(path: Path, config: HySoMiGeneratorConfig, progress: bool) -> None:
+    """Generate the dataset of ``config`` into ``path`` unless it is there already."""
     from soilsciml.data.io import save_dataset
     from soilsciml.hysomi.data import generate_hysomi
 
     if not path.is_file():
         save_dataset(generate_hysomi(config, progress=progress), path)
-    return path
 
 
 def experiment_grid(recipe: Recipe, paths: dict[str, Path]):
@@ -394,12 +394,10 @@ def run_experiment(
 
     recipe = EXPERIMENTS[name](QUICK if quick else FULL)
     out = Path(out)
-    paths = {
-        key: out / "data" / f"{key}.nc"
-        if report_only
-        else _dataset(out / "data" / f"{key}.nc", config, progress)
-        for key, config in recipe.datasets.items()
-    }
+    paths = {key: out / "data" / f"{key}.nc" for key in recipe.datasets}
+    if not report_only:
+        for key, config in recipe.datasets.items():
+            _dataset(paths[key], config, progress)
     spec = experiment_grid(recipe, paths)
     if report_only:
         grid_records = finished_records(spec, out / "grid")

@@ -126,14 +126,13 @@ def run_grid(
     lost: dict[str, str] = {}
     executed: list[str] = []
     try:
-        pending = []
-        for trial in spec.trials:
-            job = _job(spec, run, trial, trial.name, "grid", trial.config)
-            record = run.load(job.identity(), upgrade=job.upgrade)
-            if record is not None and (record["status"] == "ok" or not retry_failed):
-                records[trial.name] = record
-            else:
-                pending.append(job)
+        saved, jobs = _saved(spec, run)
+        records.update(
+            (name, record)
+            for name, record in saved.items()
+            if record["status"] == "ok" or not retry_failed
+        )
+        pending = [job for job in jobs if job.context.name not in records]
         with (
             pool,
             tqdm(
@@ -177,15 +176,21 @@ def finished_records(spec: GridSpec, out: str | Path) -> dict[str, dict[str, Any
         raise GridError(f"{out} holds no grid run (no {GRID_FILE}); run the grid first")
     run = RunDirectory.open(out, spec.document(), recognise=spec.recognises)
     try:
-        records = {}
-        for trial in spec.trials:
-            job = _job(spec, run, trial, trial.name, "grid", trial.config)
-            record = run.load(job.identity(), upgrade=job.upgrade)
-            if record is not None:
-                records[trial.name] = record
-        return records
+        return _saved(spec, run)[0]
     finally:
         run.close()
+
+
+def _saved(spec: GridSpec, run: RunDirectory) -> tuple[dict[str, dict[str, Any]], list[TrialJob]]:
+    """The records saved in ``run`` by trial name, and the job of every trial of ``spec``."""
+    records, jobs = {}, []
+    for trial in spec.trials:
+        job = _job(spec, run, trial, trial.name, "grid", trial.config)
+        record = run.load(job.identity(), upgrade=job.upgrade)
+        if record is not None:
+            records[trial.name] = record
+        jobs.append(job)
+    return records, jobs
 
 
 def _retrain(
