@@ -27,9 +27,10 @@ def _set(name, index, value):
     def corrupt(ds):
         if name not in ds:
             return ds  # already dropped by another corruption
-        values = ds[name].values.copy()
-        values[index] = value
-        return ds.assign({name: ds[name].copy(data=values)})
+        # (time, depth) positions by name: they hold after a transpose or an extra dimension
+        corrupted = ds[name].copy(deep=True)
+        corrupted[dict(zip(("time", "depth"), index, strict=True))] = value
+        return ds.assign({name: corrupted})
 
     return corrupt
 
