@@ -38,3 +38,11 @@ def test_controller_domain_and_julia_refusal():
     assert "controller" not in solver_settings(SolverConfig())
     with pytest.raises(ValueError, match="solver.controller must be 'integral'"):
         solver_settings(SolverConfig(controller="pi"))
+
+
+def test_hysomi_training_refuses_the_solver_controller_it_would_ignore():
+    from soilsciml.config.hysomi import HySoMiTrainConfig
+
+    assert HySoMiTrainConfig(step_controller="integral").step_controller == "integral"
+    with pytest.raises(ConfigError, match="set step_controller"):
+        HySoMiTrainConfig(solver=SolverConfig(controller="pi"))

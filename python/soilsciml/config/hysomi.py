@@ -380,7 +380,8 @@ class HySoMiTrainConfig:
     constraints : HySoMiConstraintConfig
         Constraint set and soft-loss temperature of the ``hysomi`` loss and the metrics.
     solver : SolverConfig
-        PBM solver during training and prediction.
+        PBM solver during training and prediction; its ``controller`` must stay at its
+        default (``step_controller`` chooses the controller here).
     step_controller : str
         Step-size controller of the PBM solve: ``pi`` (fewer rejected steps) or
         ``integral`` (diffrax's default).
@@ -409,6 +410,13 @@ class HySoMiTrainConfig:
     selection: str = setting("co2_constraints", choices=SELECTIONS)
     step_controller: str = setting("pi", choices=STEP_CONTROLLERS)
     solve_chunk: int = setting(32, ge=0, le=65_536)
+
+    def __post_init__(self) -> None:
+        _require(
+            self.solver.controller == "integral",
+            "solver.controller is not used by HySoMi training: set step_controller "
+            f"(got solver.controller = {self.solver.controller!r})",
+        )
 
 
 @settings()
