@@ -174,9 +174,9 @@ def test_nuts_samples_the_identifiable_parameters_and_matches_the_laplace_width(
     """NUTS on two noisy synthetic series (the profile test's problem, small chains): it
     samples the identifiable set of CO2 (mu_max among it), the chains mix (split R-hat <=
     1.1, ESS >= 50), the posterior width of each sampled parameter matches the Gaussian
-    approximation from finite differences to within 25 %, the CO2 band holds the fitted
-    series, the draws, R-hat and ESS reach ``results.nc`` and ``fit.json``; and a run far
-    too short to mix says so."""
+    approximation from finite differences to within 25 % plus the Monte Carlo error, the
+    CO2 band holds the fitted series, the draws, R-hat and ESS reach ``results.nc`` and
+    ``fit.json``; and a run far too short to mix says so."""
     import json
 
     from soilsciml.config import HySoMiCalibrationConfig, SolverConfig
@@ -208,7 +208,14 @@ def test_nuts_samples_the_identifiable_parameters_and_matches_the_laplace_width(
         columns = np.flatnonzero(sampled[s])
         draws = model.from_box(result["draws"].values[s])[:, columns]
         ratio = draws.std(axis=0) / _laplace_sd(result, s, columns)
-        assert np.all((0.75 <= ratio) & (ratio <= 1.33)), f"posterior / Laplace sd {ratio}"
+        # Within 25 %, widened by three Monte Carlo standard errors of a standard deviation
+        # estimated from ``ess`` effective draws (relative error 1 / sqrt(2 ess)): a fixed
+        # band inside that error made the test pass or fail with the host's rounding.
+        error = 3.0 / np.sqrt(2.0 * ess[s, columns])
+        low, high = 0.75 * (1 - error), 1.33 * (1 + error)
+        assert np.all((low <= ratio) & (ratio <= high)), (
+            f"posterior / Laplace sd {ratio}, allowed {low} - {high} (ESS {ess[s, columns]})"
+        )
 
     fitted = result["states"].sel(state="CO2").values
     low, high = (result[f"states_{k}"].sel(state="CO2").values for k in ("lower", "upper"))
