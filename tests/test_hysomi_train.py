@@ -206,6 +206,35 @@ def test_experiment_runs_as_a_resumable_grid_and_scores_other_data(dataset, tmp_
         experiments.run_experiment("tiny", tmp_path / "elsewhere", report_only=True)
 
 
+def test_experiment_seeds_replace_the_recipes_and_trajectory_figures_are_written(
+    dataset, tmp_path, monkeypatch
+):
+    from soilsciml.config import HySoMiTrialConfig
+    from soilsciml.hysomi import experiments
+
+    config = dataclasses.replace(QUICK, model="ml", epochs=2)
+
+    def recipe(scale):
+        return experiments.Recipe(
+            {"own": HySoMiGeneratorConfig()},
+            HySoMiTrialConfig(dataset="own", train=config),
+            {"train.seed": list(scale.seeds)},
+            ("model",),
+            figures=experiments._trajectory_figures(),
+        )
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "tiny", recipe)
+    save_dataset(dataset, tmp_path / "data" / "own.nc")
+    for bad in ([], [-1], [0, 0]):
+        with pytest.raises(ValueError, match="seeds"):
+            experiments.run_experiment("tiny", tmp_path, progress=False, seeds=bad)
+    assert not (tmp_path / "grid").exists()  # refused before any trial
+    _, records = experiments.run_experiment("tiny", tmp_path, progress=False, seeds=[3])
+    assert [r["seed"] for r in records] == [3]
+    for figure in ("trajectories", "error_over_time"):
+        assert (tmp_path / f"tiny_{figure}.png").stat().st_size > 10_000
+
+
 def test_paired_comparison_by_seed():
     from scipy import stats
 

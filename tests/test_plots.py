@@ -87,3 +87,55 @@ def test_sweep_lines_label_their_units_and_keep_a_zero_violation():
     hysomi_line = violations.get_lines()[0]
     assert list(hysomi_line.get_ydata()) == [0.0, 0.0]  # drawn, where a log axis drops it
     assert violations.get_ylim()[0] <= 0.0
+
+
+def _predictions(offset: float, failed: int | None = None) -> xr.Dataset:
+    """Test predictions of 4 samples: the truth plus ``offset``; sample ``failed`` is far off
+    and marked as a failed solve."""
+    from soilsciml.models.hysomi import STATE_NAMES
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.1, 1.0, size=(4, 5, len(STATE_NAMES)))
+    truth[2, -1, STATE_NAMES.index("B_D")] = 5.0  # the most dormant sample at the end
+    predicted = truth + offset
+    status = np.zeros(4, dtype=int)
+    if failed is not None:
+        predicted[failed] += 100.0
+        status[failed] = 1
+    pools = ("sample", "time", "state")
+    return xr.Dataset(
+        {
+            "states_true": (pools, truth),
+            "states_pred": (pools, predicted),
+            "solve_status": (("sample",), status),
+        },
+        coords={"sample": [10, 11, 12, 13], "time": np.arange(5.0), "state": list(STATE_NAMES)},
+    )
+
+
+def test_model_trajectories_show_the_most_dormant_sample_under_each_model():
+    from soilsciml.plots.hysomi import model_trajectories, most_dormant_sample
+
+    predictions = {"hysomi": _predictions(0.1), "unconstrained": _predictions(0.3)}
+    assert most_dormant_sample(predictions["hysomi"]) == 2
+    fig = model_trajectories(predictions)
+    first = fig.axes[0]
+    assert [line.get_label() for line in first.get_lines()] == ["truth", "hysomi", "unconstrained"]
+    truth, hysomi, _ = first.get_lines()
+    expected = predictions["hysomi"]["states_true"].values[2, :, 0]
+    np.testing.assert_allclose(truth.get_ydata(), expected)
+    np.testing.assert_allclose(hysomi.get_ydata(), expected + 0.1)
+    assert "test sample 12" in fig._suptitle.get_text()
+    assert all(ax.get_ylabel() == "mg C/g" for ax in fig.axes)
+
+
+def test_error_over_time_is_the_test_mse_per_pool_without_failed_solves():
+    from soilsciml.plots.hysomi import error_over_time
+
+    fig = error_over_time({"hysomi": _predictions(0.1, failed=1), "ml": _predictions(0.5)})
+    for ax in fig.axes:
+        hysomi, ml = ax.get_lines()
+        np.testing.assert_allclose(hysomi.get_ydata(), 0.01)  # the failed sample is left out
+        np.testing.assert_allclose(ml.get_ydata(), 0.25)
+        assert ax.get_yscale() == "log" and "mg C/g" in ax.get_ylabel()
+    assert all("(h)" in ax.get_xlabel() for ax in fig.axes[-3:])

@@ -279,6 +279,7 @@ def _experiment(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         report_only=args.report_only,
+        seeds=args.seeds,
     )
     print(table, end="")
     print(f"wrote {args.out / (args.name + '.md')} ({len(records)} records)")
@@ -531,6 +532,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--report-only",
         action="store_true",
         help="run no trial: write the table and figures of the trials finished so far in OUT",
+    )
+    experiment.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="training seeds instead of the recipe's (main: 0-4), e.g. --seeds 0 for a first "
+        "look; another set of seeds is another grid: give it its own --out",
     )
     experiment.add_argument("--out", type=Path, required=True, help="experiment folder")
     experiment.set_defaults(handler=_experiment)

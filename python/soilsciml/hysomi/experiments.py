@@ -7,7 +7,8 @@ dataset, ...), run by the project's search module (:func:`soilsciml.search.run_g
 (``inprocess``, ``processes``, ``dask`` with a scheduler address). :func:`run_experiment`
 then writes ``DIR/NAME.md`` (mean ± standard deviation over seeds; for ``main`` the paired
 comparison of ``hysomi`` and ``unconstrained``), ``DIR/NAME.json`` (every record) and, where
-the paper has a figure, ``DIR/NAME_<figure>.png``.
+the paper has a figure, ``DIR/NAME_<figure>.png`` (drawn from the records, or for the
+trajectory figures from the first seed's run directories).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ __all__ = [
     "run_experiment",
 ]
 
+#: A figure of an experiment: (records, the grid's trials directory) -> a matplotlib Figure,
+#: or None where the records hold nothing to draw.
+FigureMaker = Callable[[list[dict[str, Any]], Path], Any]
+
 METRIC_COLUMNS = ("mse_co2", "mse_hidden", "l1_params", "constraint_sum")
 COMPARED = ("hysomi", "unconstrained", "all_states")
 #: Metrics of the headline comparison (paper section 5.1 and Fig. 2).
@@ -64,6 +69,9 @@ class Recipe:
         (``n_train``, ``loss_weighting``) or a key of ``dataset_labels``.
     dataset_labels : dict
         Dataset name -> its row labels (``{"depth3": {"generator_depth": 3}}``).
+    figures : dict
+        Figure name -> function of the records and the grid's trials directory (each
+        finished trial's run is in ``trials/<record["trial"]>``) that returns the figure.
     """
 
     datasets: dict[str, HySoMiGeneratorConfig]
@@ -71,7 +79,7 @@ class Recipe:
     grid: dict[str, list[Any]]
     rows: tuple[str, ...]
     dataset_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
-    figures: dict[str, Callable[[list[dict[str, Any]]], Any]] = field(default_factory=dict)
+    figures: dict[str, FigureMaker] = field(default_factory=dict)
     columns: tuple[str, ...] = METRIC_COLUMNS
     notes: str = ""
 
@@ -116,18 +124,52 @@ def _main(scale: Scale) -> Recipe:
     # model first, hysomi and unconstrained leading: the pairs of the headline comparison
     # finish before the other two baselines start, so an interrupted run already holds them
     grid = {"train.model": [*COMPARED, "ml"], "train.seed": _seeds(scale)}
-    return Recipe({"default": _data(scale)}, _base(scale), grid, ("model",), figures=_bars_by())
+    figures = {**_bars_by(), **_trajectory_figures()}
+    return Recipe({"default": _data(scale)}, _base(scale), grid, ("model",), figures=figures)
 
 
-def _bars_by(key: str = "model") -> dict[str, Callable[[list[dict[str, Any]]], Any]]:
+def _bars_by(key: str = "model") -> dict[str, FigureMaker]:
     """Per-state MSE and per-constraint violation bars of the seed means per ``key``."""
     from soilsciml.plots import hysomi as figures
 
     return {
-        "state_mse": lambda records: figures.state_mse_bars(_mean_by(records, key)),
-        "constraint_violations": lambda records: figures.constraint_violation_bars(
+        "state_mse": lambda records, _: figures.state_mse_bars(_mean_by(records, key)),
+        "constraint_violations": lambda records, _: figures.constraint_violation_bars(
             _mean_by(records, key)
         ),
+    }
+
+
+def _first_seed_predictions(records: Sequence[dict[str, Any]], trials: Path) -> dict:
+    """Model -> its test predictions (``results.nc`` as an ``xarray.Dataset``) for the
+    smallest seed in ``records``, read from the run directories under ``trials``; a model
+    whose run directory has no ``results.nc`` is left out."""
+    from soilsciml.data.io import load_dataset
+
+    seed = min(r["seed"] for r in records)
+    out = {}
+    for record in records:
+        path = trials / record["trial"] / "results.nc"
+        if record["seed"] == seed and record["model"] not in out and path.is_file():
+            out[record["model"]] = load_dataset(path)
+    return out
+
+
+def _trajectory_figures() -> dict[str, FigureMaker]:
+    """The paper's Fig. 6 (one test sample's pools under each model) and Fig. C.1 (test error
+    over time), from the first seed's runs."""
+    from soilsciml.plots import hysomi as figures
+
+    def drawn_with(draw: Callable[[dict], Any]) -> FigureMaker:
+        def figure(records: list[dict[str, Any]], trials: Path):
+            predictions = _first_seed_predictions(records, trials)
+            return draw(predictions) if predictions else None
+
+        return figure
+
+    return {
+        "trajectories": drawn_with(figures.model_trajectories),
+        "error_over_time": drawn_with(figures.error_over_time),
     }
 
 
@@ -204,8 +246,8 @@ def _ablation(scale: Scale) -> Recipe:
     return Recipe({"default": _data(scale)}, _base(scale), grid, ("loss_weighting",))
 
 
-def _sweep(x: str) -> dict[str, Callable[[list[dict[str, Any]]], Any]]:
-    def figure(records: list[dict[str, Any]]):
+def _sweep(x: str) -> dict[str, FigureMaker]:
+    def figure(records: list[dict[str, Any]], _: Path):
         from soilsciml.plots.hysomi import sweep_lines
 
         return sweep_lines(records, x, ("mse_co2", "mse_hidden", "constraint_sum"))
@@ -238,6 +280,16 @@ def _mean_by(records: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any
             if v is None or isinstance(v, int | float)
         }
     return out
+
+
+def _checked_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
+    """``seeds`` as a tuple of distinct non-negative ints (ValueError naming ``seeds``)."""
+    values = tuple(seeds)
+    if not values or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in values):
+        raise ValueError(f"seeds: need one or more non-negative integers, got {list(values)}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"seeds: each seed once, got {list(values)}")
+    return values
 
 
 def markdown_table(
@@ -372,6 +424,7 @@ def run_experiment(
     workers: int | None = None,
     scheduler: str | None = None,
     report_only: bool = False,
+    seeds: Sequence[int] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run (or resume) the named experiment in ``out``; return its Markdown table and records.
 
@@ -379,7 +432,9 @@ def run_experiment(
     ``executor`` (``inprocess``, ``processes`` with ``workers``, ``dask`` with ``workers``
     or a ``scheduler`` address); finished trials are kept, so rerunning resumes. With
     ``report_only`` no trial runs: the files are written from the trials finished so far
-    (the table says how many are missing), for an experiment stopped part way.
+    (the table says how many are missing), for an experiment stopped part way. ``seeds``
+    replaces the recipe's training seeds (an experiment that uses one seed takes the
+    first); a run with other seeds is another grid and needs its own ``out``.
 
     Raises
     ------
@@ -391,8 +446,12 @@ def run_experiment(
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     from soilsciml.search import finished_records, run_grid
+    from soilsciml.search.store import TRIALS_DIR
 
-    recipe = EXPERIMENTS[name](QUICK if quick else FULL)
+    scale = QUICK if quick else FULL
+    if seeds is not None:
+        scale = dataclasses.replace(scale, seeds=_checked_seeds(seeds))
+    recipe = EXPERIMENTS[name](scale)
     out = Path(out)
     paths = {key: out / "data" / f"{key}.nc" for key in recipe.datasets}
     if not report_only:
@@ -421,7 +480,8 @@ def run_experiment(
         notes += "\nPaired by seed, hysomi against unconstrained:\n\n" + paired_comparison(records)
     (out / f"{name}.md").write_text(title + table + notes)
     (out / f"{name}.json").write_text(json_text(records, indent=2) + "\n")
-    for key, draw in recipe.figures.items():
-        fig = draw(records)
-        fig.savefig(out / f"{name}_{key}.png", dpi=110)
+    for key, draw in recipe.figures.items() if records else ():
+        fig = draw(records, out / "grid" / TRIALS_DIR)
+        if fig is not None:
+            fig.savefig(out / f"{name}_{key}.png", dpi=110)
     return table, records

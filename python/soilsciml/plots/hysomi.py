@@ -1,5 +1,6 @@
 """Figures of HySoMi training runs: per-state MSE and per-constraint violation bars,
-predicted against true trajectories, training curves. Each function returns a Figure."""
+predicted against true trajectories (one run, or one test sample under several models), the
+test error over time, training curves. Each function returns a Figure."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from soilsciml.plots import new_figure
 __all__ = [
     "constraint_violation_bars",
     "ensemble_bands",
+    "error_over_time",
+    "model_trajectories",
+    "most_dormant_sample",
     "state_mse_bars",
     "sweep_lines",
     "training_curves",
@@ -76,6 +80,83 @@ def trajectories(predictions: xr.Dataset, samples: Sequence[int] = (0, 1, 2)) ->
     fig.suptitle(
         f"{predictions.attrs.get('model', '')}: true (solid) and predicted (dashed) test samples"
     )
+    fig.tight_layout()
+    return fig
+
+
+def _solved(predictions: xr.Dataset) -> np.ndarray:
+    """Mask of the samples whose prediction solve succeeded (all, without a status)."""
+    if "solve_status" not in predictions:
+        return np.ones(predictions.sizes["sample"], dtype=bool)
+    return predictions["solve_status"].values == 0
+
+
+def most_dormant_sample(predictions: xr.Dataset) -> int:
+    """Position of the test sample with the largest true dormant biomass B_D at the end of
+    the incubation, the kind of sample the paper's Fig. 6 shows (dormancy after the pulse)."""
+    j = STATE_NAMES.index("B_D")
+    return int(np.argmax(predictions["states_true"].values[:, -1, j]))
+
+
+def model_trajectories(predictions: Mapping[str, xr.Dataset], sample: int | None = None) -> Figure:
+    """One test sample's six pools, true (black) and as each model predicts them (dashed),
+    one panel per pool, mg C/g against hours (paper Fig. 6).
+
+    Parameters
+    ----------
+    predictions : mapping
+        Model name -> its predictions on the same test split (``results.nc`` of a run:
+        ``states_true``, ``states_pred`` on (sample, time, state)). A model without a
+        process-model trajectory (``ml``) draws only the pools it predicts (finite values).
+    sample : int, optional
+        Position in the test split; default :func:`most_dormant_sample` of the first model.
+    """
+    first = next(iter(predictions.values()))
+    i = most_dormant_sample(first) if sample is None else int(sample)
+    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
+    times = first["time"].values
+    for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
+        ax.plot(times, first["states_true"].values[i, :, j], "k", lw=1.8, label="truth")
+        for k, (name, ds) in enumerate(predictions.items()):
+            values = ds["states_pred"].values[i, :, j]
+            if np.isfinite(values).any():
+                ax.plot(times, values, "--", color=f"C{k}", lw=1.3, label=name)
+        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
+        ax.set_ylabel("mg C/g")
+    axes.flat[0].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("time since the pulse (h)")
+    fig.suptitle(f"test sample {int(first['sample'].values[i])}: truth and predictions")
+    fig.tight_layout()
+    return fig
+
+
+def error_over_time(predictions: Mapping[str, xr.Dataset]) -> Figure:
+    """Test MSE of each pool at each output time, one line per model, log scale (paper
+    Fig. C.1); samples whose solve failed are left out, as in the metrics.
+
+    Parameters
+    ----------
+    predictions : mapping
+        Model name -> its predictions on the test split (see :func:`model_trajectories`).
+    """
+    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
+    for k, (name, ds) in enumerate(predictions.items()):
+        keep = _solved(ds)
+        error = (ds["states_pred"].values[keep] - ds["states_true"].values[keep]) ** 2
+        times = ds["time"].values
+        for j, ax in enumerate(axes.flat):
+            mse = error[:, :, j].mean(axis=0)
+            if np.isfinite(mse).any():
+                ax.plot(times, mse, color=f"C{k}", lw=1.3, label=name)
+    for ax, state in zip(axes.flat, STATE_NAMES, strict=True):
+        ax.set_yscale("log")
+        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
+        ax.set_ylabel("test MSE ((mg C/g)$^2$)")
+    axes.flat[-1].legend(fontsize=7)  # CO2: the pool every model predicts
+    for ax in axes[-1]:
+        ax.set_xlabel("time since the pulse (h)")
+    fig.suptitle("test error over the incubation")
     fig.tight_layout()
     return fig
 
