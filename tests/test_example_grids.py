@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from soilsciml.search.spec import Selection, load_grid
@@ -53,6 +54,7 @@ def test_case3_sweep_summary_names_each_criterions_trial_and_the_papers_point():
                 "r2_clean": r2,
                 "final_loss": f,
                 "wall_time_s": 60.0,
+                "max_weight": 0.01 if r2 > 0.8 else 0.3,
             }
             for i, (s, m, r2, f) in enumerate(rows)
         ]
@@ -66,3 +68,14 @@ def test_case3_sweep_summary_names_each_criterions_trial_and_the_papers_point():
     assert "0.8400 |" in by_label["largest r2_clean (oracle)"]
     assert "0.6800 |" in by_label["the paper's best point"]
     assert any("trials at or above 0.938: 0" in line for line in lines)
+    assert lines[-1] == (
+        "Trials with both networks switched off (max_weight < 0.05): 1, r2_clean 0.8400 - "
+        "0.8400, max_weight 0.01 - 0.01; largest r2_clean of the others: 0.7000."
+    )
+
+
+def test_max_weight_reads_the_networks_weights(tmp_path):
+    summary = _summary_module()
+    np.savez(tmp_path / "weights.npz", **{"P.W1": [[0.2, -0.7]], "R.W2": [[0.1]], "P.b1": [9.0]})
+    assert summary.max_weight(tmp_path) == 0.7  # biases are not weights
+    assert np.isnan(summary.max_weight(tmp_path / "missing"))

@@ -8,7 +8,10 @@ on a stopped run) and prints Markdown:
   loss weights, shown because it was the cases' criterion), and the largest ``r2_clean``
   (an oracle: it uses the clean truth, which no user of noisy data has);
 - the paper's reported best point (32, 16, tanh, lr 1e-3, lambda_pde 5, lambda_data 0.25);
-- the mean and range of ``r2_clean`` for each value of each swept setting.
+- the mean and range of ``r2_clean`` for each value of each swept setting;
+- the trials whose networks weight decay switched off: the largest absolute weight of the
+  production and respiration networks (``max_weight``, from each trial's ``weights.npz``)
+  below ``OFF_WEIGHT``, so that both networks give a constant.
 
 Run from the folder the grid was run in (its ``[data] path`` is relative)::
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from soilsciml.search.runner import finished_records
@@ -38,11 +42,24 @@ PAPER_POINT = {
     "loss.lambda_coll": 5.0,
     "loss.lambda_term": 0.25,
 }
+#: Largest absolute network weight below which a trial's networks count as switched off: their
+#: inputs (scaled to about [0, 1]) then move the network outputs by less than a few percent.
+OFF_WEIGHT = 0.05
 METRICS = ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean", "final_loss", "wall_time_s")
 
 
+def max_weight(trial: Path) -> float:
+    """Largest absolute weight matrix entry of the production (``P``) and respiration (``R``)
+    networks in ``trial/weights.npz`` (NaN without the file)."""
+    path = trial / "weights.npz"
+    if not path.is_file():
+        return float("nan")
+    with np.load(path) as weights:
+        return max(float(np.abs(weights[k]).max()) for k in weights.files if ".W" in k)
+
+
 def trial_table(run: Path, grid: Path) -> pd.DataFrame:
-    """One row per saved trial: its swept settings, status and scalar metrics."""
+    """One row per saved trial: its swept settings, status, scalar metrics and ``max_weight``."""
     records = finished_records(load_grid(grid), run)
     rows = [
         {
@@ -50,6 +67,7 @@ def trial_table(run: Path, grid: Path) -> pd.DataFrame:
             "status": record["status"],
             **record["settings"],
             **{m: record["metrics"].get(m) for m in METRICS},
+            "max_weight": max_weight(run / "trials" / name),
         }
         for name, record in records.items()
     ]
@@ -102,6 +120,21 @@ def summary(table: pd.DataFrame) -> str:
                 f"| {name} | {value} | {len(group)} | {group.mean():.4f} | "
                 f"{group.min():.4f} - {group.max():.4f} |"
             )
+    if "max_weight" in ok and ok["max_weight"].notna().any():
+        off = ok[ok["max_weight"] < OFF_WEIGHT]
+        on = ok[ok["max_weight"] >= OFF_WEIGHT]
+        lines += [
+            "",
+            f"Trials with both networks switched off (max_weight < {OFF_WEIGHT}): {len(off)}",
+        ]
+        if len(off):
+            lines[-1] += (
+                f", r2_clean {off['r2_clean'].min():.4f} - {off['r2_clean'].max():.4f}, "
+                f"max_weight {off['max_weight'].min():.2g} - {off['max_weight'].max():.2g}"
+            )
+        if len(on):
+            lines[-1] += f"; largest r2_clean of the others: {on['r2_clean'].max():.4f}"
+        lines[-1] += "."
     return "\n".join(lines)
 
 
