@@ -55,6 +55,7 @@ def test_case3_sweep_summary_names_each_criterions_trial_and_the_papers_point():
                 "final_loss": f,
                 "wall_time_s": 60.0,
                 "max_weight": 0.01 if r2 > 0.8 else 0.3,
+                "r2_clean_trajectory": 0.7 if r2 > 0.8 else -5.0 + i,
             }
             for i, (s, m, r2, f) in enumerate(rows)
         ]
@@ -70,7 +71,9 @@ def test_case3_sweep_summary_names_each_criterions_trial_and_the_papers_point():
     assert any("trials at or above 0.938: 0" in line for line in lines)
     assert lines[-1] == (
         "Trials with both networks switched off (max_weight < 0.05): 1, r2_clean 0.8400 - "
-        "0.8400, max_weight 0.01 - 0.01; largest r2_clean of the others: 0.7000."
+        "0.8400, max_weight 0.01 - 0.01, r2_clean_trajectory 0.7000 - 0.7000; largest "
+        "r2_clean of the others: 0.7000, others with r2_clean_trajectory > 0: 0 of 3 "
+        "(largest -2)."
     )
 
 

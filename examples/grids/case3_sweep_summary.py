@@ -11,7 +11,9 @@ on a stopped run) and prints Markdown:
 - the mean and range of ``r2_clean`` for each value of each swept setting;
 - the trials whose networks weight decay switched off: the largest absolute weight of the
   production and respiration networks (``max_weight``, from each trial's ``weights.npz``)
-  below ``OFF_WEIGHT``, so that both networks give a constant.
+  below ``OFF_WEIGHT``, so that both networks give a constant; with the R2 of their 50-year
+  trajectories against the clean truth (``r2_clean_trajectory``, which the t = 0 fit does
+  not constrain) and how many of the other trials forecast better than the mean (R2 > 0).
 
 Run from the folder the grid was run in (its ``[data] path`` is relative)::
 
@@ -45,7 +47,15 @@ PAPER_POINT = {
 #: Largest absolute network weight below which a trial's networks count as switched off: their
 #: inputs (scaled to about [0, 1]) then move the network outputs by less than a few percent.
 OFF_WEIGHT = 0.05
-METRICS = ("mse_noisy", "r2_noisy", "mse_clean", "r2_clean", "final_loss", "wall_time_s")
+METRICS = (
+    "mse_noisy",
+    "r2_noisy",
+    "mse_clean",
+    "r2_clean",
+    "r2_clean_trajectory",
+    "final_loss",
+    "wall_time_s",
+)
 
 
 def max_weight(trial: Path) -> float:
@@ -132,8 +142,19 @@ def summary(table: pd.DataFrame) -> str:
                 f", r2_clean {off['r2_clean'].min():.4f} - {off['r2_clean'].max():.4f}, "
                 f"max_weight {off['max_weight'].min():.2g} - {off['max_weight'].max():.2g}"
             )
+            if "r2_clean_trajectory" in off:
+                lines[-1] += (
+                    f", r2_clean_trajectory {off['r2_clean_trajectory'].min():.4f} - "
+                    f"{off['r2_clean_trajectory'].max():.4f}"
+                )
         if len(on):
             lines[-1] += f"; largest r2_clean of the others: {on['r2_clean'].max():.4f}"
+            if "r2_clean_trajectory" in on:
+                forecast = on["r2_clean_trajectory"]
+                lines[-1] += (
+                    f", others with r2_clean_trajectory > 0: {int((forecast > 0).sum())} "
+                    f"of {len(on)} (largest {forecast.max():.4g})"
+                )
         lines[-1] += "."
     return "\n".join(lines)
 
