@@ -228,3 +228,18 @@ def test_cli_ensemble_band_contains_the_mean(noisy_small, tmp_path):
     assert metrics["coverage_clean"] == expected
     assert (tmp_path / "run" / "fit_profile.png").is_file()
     assert (tmp_path / "run" / "member_2" / "weights.npz").is_file()
+
+
+@pytest.mark.slow
+def test_noise_aware_case_rows_score_the_profile_and_the_whole_trajectory():
+    from soilsciml.soc.noise_aware_cases import markdown_table, run_case
+
+    with pytest.raises(ValueError, match="unknown option 'nope'"):
+        run_case(3, ("nope",), quick=True)
+    (row,) = run_case(3, ("mse",), quick=True)
+    assert row["option"] == "mse" and row["status"] == "ok"
+    for key in ("r2_noisy", "r2_clean", "r2_clean_trajectory"):
+        assert np.isfinite(row[key]) and row[key] <= 1.0
+    line = markdown_table(3, [row]).splitlines()[-1]
+    assert line.startswith(f"| {row['description']} | {row['r2_noisy']:.4f} |")
+    assert f"| {row['r2_clean_trajectory']:.4g} |" in line
