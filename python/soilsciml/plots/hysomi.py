@@ -123,7 +123,7 @@ def model_trajectories(predictions: Mapping[str, xr.Dataset], sample: int | None
                 ax.plot(times, values, "--", color=f"C{k}", lw=1.3, label=name)
         ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
         ax.set_ylabel("mg C/g")
-    axes.flat[0].legend(fontsize=7)
+    axes.flat[-1].legend(fontsize=7)  # CO2: the pool every model predicts
     for ax in axes[-1]:
         ax.set_xlabel("time since the pulse (h)")
     fig.suptitle(f"test sample {int(first['sample'].values[i])}: truth and predictions")
