@@ -160,10 +160,15 @@ def _trajectory_figures() -> dict[str, FigureMaker]:
     over time), from the first seed's runs."""
     from soilsciml.plots import hysomi as figures
 
+    read: dict[tuple, dict] = {}  # one read of the runs for both figures of a report
+
     def drawn_with(draw: Callable[[dict], Any]) -> FigureMaker:
         def figure(records: list[dict[str, Any]], trials: Path):
-            predictions = _first_seed_predictions(records, trials)
-            return draw(predictions) if predictions else None
+            key = (trials, tuple(r["trial"] for r in records))
+            if key not in read:
+                read.clear()
+                read[key] = _first_seed_predictions(records, trials)
+            return draw(read[key]) if read[key] else None
 
         return figure
 

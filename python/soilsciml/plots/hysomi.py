@@ -64,31 +64,31 @@ def constraint_violation_bars(metrics: Mapping[str, Mapping[str, Any]]) -> Figur
     return _grouped_bars(metrics, keys, labels, "mean violation (constraint units)", log=False)
 
 
+def _pool_panels(ylabel: str, xlabel: str = "time (h)"):
+    """A 2 x 3 figure, one panel per pool in the contract order, titled and labelled."""
+    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
+    for ax, state in zip(axes.flat, STATE_NAMES, strict=True):
+        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
+        ax.set_ylabel(ylabel)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    return fig, axes
+
+
 def trajectories(predictions: xr.Dataset, samples: Sequence[int] = (0, 1, 2)) -> Figure:
     """True (solid) and predicted (dashed) pools of a few test samples, one panel per pool."""
-    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
+    fig, axes = _pool_panels("mg C/g")
     times = predictions["time"].values
-    for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
+    for j, ax in enumerate(axes.flat):
         for k, i in enumerate(samples):
             colour = f"C{k}"
             ax.plot(times, predictions["states_true"].values[i, :, j], color=colour, lw=1.5)
             ax.plot(times, predictions["states_pred"].values[i, :, j], "--", color=colour, lw=1.2)
-        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
-        ax.set_ylabel("mg C/g")
-    for ax in axes[-1]:
-        ax.set_xlabel("time (h)")
     fig.suptitle(
         f"{predictions.attrs.get('model', '')}: true (solid) and predicted (dashed) test samples"
     )
     fig.tight_layout()
     return fig
-
-
-def _solved(predictions: xr.Dataset) -> np.ndarray:
-    """Mask of the samples whose prediction solve succeeded (all, without a status)."""
-    if "solve_status" not in predictions:
-        return np.ones(predictions.sizes["sample"], dtype=bool)
-    return predictions["solve_status"].values == 0
 
 
 def most_dormant_sample(predictions: xr.Dataset) -> int:
@@ -113,19 +113,15 @@ def model_trajectories(predictions: Mapping[str, xr.Dataset], sample: int | None
     """
     first = next(iter(predictions.values()))
     i = most_dormant_sample(first) if sample is None else int(sample)
-    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
+    fig, axes = _pool_panels("mg C/g", "time since the pulse (h)")
     times = first["time"].values
-    for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
+    for j, ax in enumerate(axes.flat):
         ax.plot(times, first["states_true"].values[i, :, j], "k", lw=1.8, label="truth")
         for k, (name, ds) in enumerate(predictions.items()):
             values = ds["states_pred"].values[i, :, j]
             if np.isfinite(values).any():
                 ax.plot(times, values, "--", color=f"C{k}", lw=1.3, label=name)
-        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
-        ax.set_ylabel("mg C/g")
     axes.flat[-1].legend(fontsize=7)  # CO2: the pool every model predicts
-    for ax in axes[-1]:
-        ax.set_xlabel("time since the pulse (h)")
     fig.suptitle(f"test sample {int(first['sample'].values[i])}: truth and predictions")
     fig.tight_layout()
     return fig
@@ -140,22 +136,18 @@ def error_over_time(predictions: Mapping[str, xr.Dataset]) -> Figure:
     predictions : mapping
         Model name -> its predictions on the test split (see :func:`model_trajectories`).
     """
-    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
+    fig, axes = _pool_panels("test MSE ((mg C/g)$^2$)", "time since the pulse (h)")
     for k, (name, ds) in enumerate(predictions.items()):
-        keep = _solved(ds)
+        keep = ds["solve_status"].values == 0
         error = (ds["states_pred"].values[keep] - ds["states_true"].values[keep]) ** 2
         times = ds["time"].values
         for j, ax in enumerate(axes.flat):
             mse = error[:, :, j].mean(axis=0)
             if np.isfinite(mse).any():
                 ax.plot(times, mse, color=f"C{k}", lw=1.3, label=name)
-    for ax, state in zip(axes.flat, STATE_NAMES, strict=True):
+    for ax in axes.flat:
         ax.set_yscale("log")
-        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
-        ax.set_ylabel("test MSE ((mg C/g)$^2$)")
     axes.flat[-1].legend(fontsize=7)  # CO2: the pool every model predicts
-    for ax in axes[-1]:
-        ax.set_xlabel("time since the pulse (h)")
     fig.suptitle("test error over the incubation")
     fig.tight_layout()
     return fig
@@ -164,9 +156,9 @@ def error_over_time(predictions: Mapping[str, xr.Dataset]) -> Figure:
 def ensemble_bands(ensemble: xr.Dataset, sample: int = 0) -> Figure:
     """One test sample's pools: the ensemble's 5-95 % band, its calibrated band, the mean and
     the truth."""
-    fig, axes = new_figure(2, 3, figsize=(11, 6), sharex=True)
+    fig, axes = _pool_panels("mg C/g")
     times = ensemble["time"].values
-    for j, (ax, state) in enumerate(zip(axes.flat, STATE_NAMES, strict=True)):
+    for j, ax in enumerate(axes.flat):
         lower = ensemble["states_lower"].values[sample, :, j]
         upper = ensemble["states_upper"].values[sample, :, j]
         if "states_lower_calibrated" in ensemble:
@@ -182,11 +174,7 @@ def ensemble_bands(ensemble: xr.Dataset, sample: int = 0) -> Figure:
         ax.fill_between(times, lower, upper, color="C0", alpha=0.3, lw=0, label="5-95 %")
         ax.plot(times, ensemble["states_mean"].values[sample, :, j], color="C0", label="mean")
         ax.plot(times, ensemble["states_true"].values[sample, :, j], "k--", lw=1, label="truth")
-        ax.set_title(f"{state}: {STATES[state]}", fontsize=8)
-        ax.set_ylabel("mg C/g")
     axes.flat[0].legend(fontsize=7)
-    for ax in axes[-1]:
-        ax.set_xlabel("time (h)")
     fig.suptitle(
         f"ensemble of {ensemble.sizes['member']}: test sample {int(ensemble['sample'][sample])}"
     )
