@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +21,22 @@ os.environ.setdefault(
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_kernels():
+    """Release every compiled JAX kernel after each test module.
+
+    Each loaded XLA CPU executable keeps its own memory mappings; over the whole suite in one
+    process they passed the kernel's limit (``vm.max_map_count``, 65530 by default; one
+    process reached 20000 mappings after 41 tests) and XLA crashed the interpreter while
+    loading or saving a kernel. A module that needs a kernel again compiles it or reads it
+    from the persistent cache.
+    """
+    yield
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        jax.clear_caches()
 
 
 @pytest.fixture(scope="session")
