@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomli_w
 import xarray as xr
 from grid_toy import ToyConfig, toy_loss, toy_trial
 
@@ -25,6 +27,7 @@ from soilsciml.search import (
     trial_seed,
 )
 from soilsciml.search.grid import MAX_NAME_LENGTH
+from soilsciml.search.spec import grid_spec_from_dict
 from soilsciml.search.store import RunDirectory
 
 TABLE_1 = {
@@ -95,6 +98,61 @@ def test_long_and_clashing_names_are_hashed_and_safe():
     # two keys with the same last part are labelled by their whole path
     shared = expand_grid(ToyConfig(), {"network.h1": [8], "label": ["h"]})
     assert shared[0].name == "h1-8_label-h"
+
+
+def test_sub_grids_run_in_turn_and_round_trip_through_toml(tmp_path):
+    # a deeper network only with the other activation: no single product says this
+    parts = [
+        {"activation": ["tanh", "gelu"]},
+        {"activation": ["gelu"], "network.h1": [64, 128]},
+    ]
+    trials = expand_grid(ToyConfig(), parts, seed=3)
+    assert [t.name for t in trials] == [
+        "act-tanh",
+        "act-gelu",
+        "act-gelu_h1-64",
+        "act-gelu_h1-128",
+    ]
+    assert [t.config.network.h1 for t in trials] == [32, 32, 64, 128]
+    assert [t.seed for t in trials] == [trial_seed(3, t.name) for t in trials]
+
+    spec = toy_spec(tmp_path, parts)
+    document = spec.document()
+    assert document["grid"] == [
+        {"activation": ["tanh", "gelu"]},
+        {"activation": ["gelu"], "network.h1": [64, 128]},
+    ]
+    # the file form ([[grid]] tables) reads back to the same grid, the same fingerprint
+    text = tomli_w.dumps({**document, "trial": "grid_toy:toy_trial"})
+    assert "[[grid]]" in text
+    again = grid_spec_from_dict(tomllib.loads(text))
+    assert again.fingerprint == spec.fingerprint
+    assert [t.name for t in again.trials] == [t.name for t in trials]
+    # a single grid keeps its fingerprint form; one sub-grid is another grid
+    assert toy_spec(tmp_path, [parts[0]]).fingerprint != toy_spec(tmp_path, parts[0]).fingerprint
+    assert toy_spec(tmp_path, parts[::-1]).fingerprint != spec.fingerprint
+
+    run = run_grid(spec, tmp_path / "run", quiet=True)
+    assert sorted(run.executed) == sorted(t.name for t in trials)
+    assert run.best["name"] == "act-gelu"  # the toy loss is lowest at h1 = 32, gelu
+    assert not run_grid(spec, tmp_path / "run", quiet=True).executed  # resumed: nothing rerun
+
+
+@pytest.mark.parametrize(
+    ("grid", "words"),
+    [
+        ([], ["non-empty list"]),
+        ([{"activation": ["tanh"]}, 3], ["grid[1]", "table"]),
+        ([{"activation": ["tanh"]}, {"network.h1": 32}], ["grid[1].network.h1", "list"]),
+        ([{"activation": ["tanh"]}, {"network.h1": [0]}], ["grid[1]", "network.h1", ">= 1"]),
+        ([{"activation": ["tanh"]}, {"activation": ["tanh"]}], ["appear twice", "trials 1 and 2"]),
+    ],
+)
+def test_bad_sub_grids_fail_before_any_compute(tmp_path, grid, words):
+    with pytest.raises(GridError) as err:
+        toy_spec(tmp_path, grid)
+    assert all(word in str(err.value) for word in words), str(err.value)
+    assert calls(tmp_path) == []
 
 
 @pytest.mark.parametrize(

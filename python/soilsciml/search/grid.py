@@ -2,6 +2,9 @@
 
 Every trial is built (and so validated) before any compute. Trials come in a fixed order: the
 Cartesian product of the grid's values, the first key varying slowest, keys in the order given.
+A grid may also be a list of such dicts (sub-grids, as in scikit-learn's ``ParameterGrid``):
+the trials are those of each sub-grid in turn, for settings that a single product cannot
+express (an estimator depth that grows with the dataset's generator depth).
 
 Names are read from the settings, ``<label>-<value>`` joined by ``_`` (``h1-32_h2-16_act-gelu``),
 where the label is the last part of the dotted key (shortened for a few common fields, or the
@@ -39,6 +42,7 @@ __all__ = [
     "expand_grid",
     "fingerprint",
     "plain",
+    "sub_grids",
     "trial_name",
     "trial_seed",
 ]
@@ -219,25 +223,30 @@ def _get(config: Any, key: str) -> Any:
     return config
 
 
-def _check_values(grid: Mapping[str, Any]) -> None:
+def _check_values(grid: Mapping[str, Any], where: str = "grid") -> None:
     for key, values in grid.items():
         if not isinstance(key, str) or not key:
-            raise GridError(f"grid keys must be dotted field names; got {key!r}")
+            raise GridError(f"{where} keys must be dotted field names; got {key!r}")
         if not isinstance(values, list | tuple):
-            raise GridError(f"grid.{key} must be a list of values; got {values!r}")
+            raise GridError(f"{where}.{key} must be a list of values; got {values!r}")
         if len(values) == 0:
-            raise GridError(f"grid.{key} is an empty list; give at least one value")
+            raise GridError(f"{where}.{key} is an empty list; give at least one value")
 
 
-def expand_grid(base: Any, grid: Mapping[str, Sequence[Any]], seed: int = 0) -> list[Trial]:
+def expand_grid(
+    base: Any,
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
+    seed: int = 0,
+) -> list[Trial]:
     """All trials of ``grid`` over the config dataclass ``base``, validated, in product order.
 
     Parameters
     ----------
     base : dataclass
         The config every trial starts from.
-    grid : mapping
-        Dotted field -> list of values (``{"network.h1": [32, 64], "activation": ["tanh"]}``).
+    grid : mapping or sequence of mappings
+        Dotted field -> list of values (``{"network.h1": [32, 64], "activation": ["tanh"]}``),
+        or a list of such sub-grids, whose trials follow one another.
     seed : int
         Base seed; each trial's seed is ``trial_seed(seed, name)``.
 
@@ -249,25 +258,70 @@ def expand_grid(base: Any, grid: Mapping[str, Sequence[Any]], seed: int = 0) -> 
     ------
     GridError
         For a non-list or empty list, an unknown field, a value the field rejects (alone or in
-        combination with the other settings), or a value given twice, before any compute.
+        combination with the other settings), a value given twice, an empty list of sub-grids
+        or the same settings in two sub-grids, before any compute.
     """
     if not dataclasses.is_dataclass(base) or isinstance(base, type):
         raise GridError(f"the base config must be a config dataclass instance; got {base!r}")
-    _check_values(grid)
-    size = math.prod(len(values) for values in grid.values())
+    parts = sub_grids(grid)
+    size = sum(math.prod(len(values) for values in part.values()) for part in parts)
     if size > MAX_TRIALS:
         raise GridError(
             f"the grid expands to {size} trials; at most {MAX_TRIALS} (the product of the "
-            "lengths of the [grid] lists)"
+            "lengths of the [grid] lists, summed over sub-grids)"
         )
+    points = []
+    for index, part in enumerate(parts):
+        where = f"grid[{index}]" if isinstance(grid, list | tuple) else "grid"
+        points.extend(_product(base, part, where))
+    seen: dict[str, int] = {}
+    for i, (_, settings, _) in enumerate(points):
+        key = canonical_json(settings)
+        if key in seen:
+            raise GridError(
+                f"the settings {settings} appear twice in the grid (trials {seen[key] + 1} and "
+                f"{i + 1}); give each point once"
+            )
+        seen[key] = i
+
+    folded = [name.casefold() for name, _, _ in points]
+    trials = []
+    for name, settings, config in points:
+        if len(name) > MAX_NAME_LENGTH or folded.count(name.casefold()) > 1:
+            name = _with_hash(name, settings)
+        trials.append(Trial(name, settings, trial_seed(seed, name), config))
+    return trials
+
+
+def sub_grids(grid: Any) -> list[Mapping[str, Sequence[Any]]]:
+    """The sub-grids of ``grid``: ``[grid]`` for a mapping, the mappings of a list (checked)."""
+    if isinstance(grid, Mapping):
+        parts = [grid]
+    elif isinstance(grid, list | tuple) and grid:
+        parts = list(grid)
+    else:
+        raise GridError(
+            f"grid must be a table of dotted field -> values or a non-empty list of such "
+            f"tables; got {grid!r}"
+        )
+    for index, part in enumerate(parts):
+        where = "grid" if isinstance(grid, Mapping) else f"grid[{index}]"
+        if not isinstance(part, Mapping):
+            raise GridError(f"{where} must be a table of dotted field -> values; got {part!r}")
+        _check_values(part, where)
+    return parts
+
+
+def _product(base: Any, grid: Mapping[str, Sequence[Any]], where: str) -> list[tuple]:
+    """(name, settings, config) of each point of one Cartesian grid, before clash handling."""
     # Coerce every value once, on its own, so that bad values fail with their key named and
     # `1` and `1.0` for a float field name the same trial.
     coerced: dict[str, list[Any]] = {}
     for key, values in grid.items():
-        canonical = [plain(_get(_set(base, key, v, "grid"), key)) for v in values]
+        canonical = [plain(_get(_set(base, key, v, where), key)) for v in values]
         repeated = [v for i, v in enumerate(canonical) if v in canonical[:i]]
         if repeated:
-            raise GridError(f"grid.{key} lists {repeated[0]!r} more than once")
+            raise GridError(f"{where}.{key} lists {repeated[0]!r} more than once")
         coerced[key] = canonical
     labels = _labels(list(coerced))
     points = []
@@ -277,11 +331,4 @@ def expand_grid(base: Any, grid: Mapping[str, Sequence[Any]], seed: int = 0) -> 
         for key, value in settings.items():
             config = _set(config, key, value, f"trial {trial_name(settings, labels)}:")
         points.append((trial_name(settings, labels), settings, config))
-
-    folded = [name.casefold() for name, _, _ in points]
-    trials = []
-    for name, settings, config in points:
-        if len(name) > MAX_NAME_LENGTH or folded.count(name.casefold()) > 1:
-            name = _with_hash(name, settings)
-        trials.append(Trial(name, settings, trial_seed(seed, name), config))
-    return trials
+    return points

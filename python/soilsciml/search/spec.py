@@ -13,6 +13,7 @@ A grid file::
     [grid]                         # dotted field -> list of values; the product is the grid
     "transport.boundary" = ["mirror", "zero_flux"]
     "grid.nz" = [20, 40]
+    # or several sub-grids, whose trials follow one another: [[grid]] tables instead
 
     [retrain]                      # optional: overrides for a final run of the best trial
     "solver.rtol" = 1e-6
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,6 +59,7 @@ from soilsciml.search.grid import (
     expand_grid,
     fingerprint,
     plain,
+    sub_grids,
 )
 from soilsciml.search.trial import resolve_callable, trial_path
 
@@ -197,8 +200,9 @@ class GridSpec:
         The trial function, ``module:function`` or a module-level callable.
     base : dataclass
         The config that every trial starts from.
-    grid : mapping
-        Dotted field -> list of values.
+    grid : mapping or list of mappings
+        Dotted field -> list of values; or a list of such sub-grids, whose trials follow one
+        another (``[[grid]]`` tables in a grid file).
     seed : int
         Base seed of the per-trial seeds.
     select : Selection
@@ -220,7 +224,9 @@ class GridSpec:
 
     trial: str | Callable[..., Any]
     base: Any
-    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] = field(
+        default_factory=dict
+    )
     seed: int = 0
     select: Selection = field(default_factory=Selection)
     data: Mapping[str, Any] = field(default_factory=dict)
@@ -359,18 +365,38 @@ class GridSpec:
             "config": f"{config_class.__module__}:{config_class.__qualname__}",
             "seed": self.seed,
             "base": base,
-            "grid": [[key, list(values)] for key, values in self._grid_values().items()],
+            "grid": _grid_identity(self._grid_values()),
             "data": plain(self.data),
         }
         return identity if schema == 1 else {**identity, "schema": schema}
 
-    def _grid_values(self) -> dict[str, list[Any]]:
-        values: dict[str, list[Any]] = {key: [] for key in self.grid}
-        for trial in self.trials:
-            for key, value in trial.settings.items():
-                if value not in values[key]:
-                    values[key].append(value)
-        return values
+    def _grid_values(self) -> dict[str, list[Any]] | list[dict[str, list[Any]]]:
+        """The coerced values of each key, as the trials use them: a dict, or for sub-grids
+        a list of dicts."""
+        if isinstance(self.grid, Mapping):
+            return _values_of(self.trials, self.grid)
+        trials = iter(self.trials)
+        return [
+            _values_of([next(trials) for _ in range(math.prod(map(len, part.values())))], part)
+            for part in sub_grids(self.grid)
+        ]
+
+
+def _values_of(trials: Sequence[Trial], keys: Mapping[str, Any]) -> dict[str, list[Any]]:
+    values: dict[str, list[Any]] = {key: [] for key in keys}
+    for trial in trials:
+        for key, value in trial.settings.items():
+            if value not in values[key]:
+                values[key].append(value)
+    return values
+
+
+def _grid_identity(values: dict[str, list[Any]] | list[dict[str, list[Any]]]) -> list:
+    """What the fingerprint hashes of the grid: (key, values) pairs in order; for sub-grids,
+    a list of them per sub-grid (a single grid hashes as it always has)."""
+    if isinstance(values, dict):
+        return [[key, list(v)] for key, v in values.items()]
+    return [_grid_identity(part) for part in values]
 
 
 def _table(data: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -378,6 +404,15 @@ def _table(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise GridError(f"{key} must be a table; got {value!r}")
     return value
+
+
+def _grid_table(data: Mapping[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
+    """``[grid]`` as a table, or ``[[grid]]`` as a list of sub-grid tables."""
+    value = data.get("grid", {})
+    if isinstance(value, list):
+        sub_grids(value)
+        return value
+    return _table(data, "grid")
 
 
 def grid_spec_from_dict(data: Mapping[str, Any]) -> GridSpec:
@@ -419,7 +454,7 @@ def grid_spec_from_dict(data: Mapping[str, Any]) -> GridSpec:
     return GridSpec(
         trial=entry.trial,
         base=from_dict(config_class, _table(data, "base"), prefix="base."),
-        grid=_table(data, "grid"),
+        grid=_grid_table(data),
         seed=data.get("seed", 0),
         select=Selection(
             select.get("metric", entry.select[0]), select.get("mode", entry.select[1])
