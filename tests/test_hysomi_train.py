@@ -235,6 +235,49 @@ def test_experiment_seeds_replace_the_recipes_and_trajectory_figures_are_written
         assert (tmp_path / f"tiny_{figure}.png").stat().st_size > 10_000
 
 
+def test_complexity_grows_the_estimator_with_the_generator_in_sub_grids(
+    dataset, tmp_path, monkeypatch
+):
+    from soilsciml.config import HySoMiTrialConfig
+    from soilsciml.hysomi import experiments
+
+    recipe = experiments.EXPERIMENTS["complexity"](experiments.QUICK)
+    paths = {name: tmp_path / f"{name}.nc" for name in recipe.datasets}
+    trials = experiments.experiment_grid(recipe, paths).trials
+    # Fig. 3A: every generator depth (1, 3, 9) at the quick estimator depth 2, three models;
+    # Fig. 3B: the generators deeper than 2 again with an estimator as deep as they are
+    depths = [(t.config.dataset, t.config.train.depth) for t in trials]
+    assert depths[:9] == [(f"depth{d}", 2) for d in (1, 3, 9) for _ in range(3)]
+    assert depths[9:] == [("depth3", 3)] * 3 + [("depth9", 9)] * 3
+    assert len({t.name for t in trials}) == 15
+
+    # the rows carry the estimator depth; each figure draws its own series
+    config = dataclasses.replace(QUICK, model="ml", epochs=2)
+    tiny = experiments.Recipe(
+        {"own": HySoMiGeneratorConfig()},
+        HySoMiTrialConfig(dataset="own", train=config),
+        [{"train.seed": [0]}, {"train.seed": [0], "train.depth": [3]}],
+        ("estimator_depth", "model"),
+    )
+    monkeypatch.setitem(experiments.EXPERIMENTS, "tiny", lambda scale: tiny)
+    save_dataset(dataset, tmp_path / "data" / "own.nc")
+    table, records = experiments.run_experiment("tiny", tmp_path, progress=False)
+    assert [r["estimator_depth"] for r in records] == [2, 3]
+    assert "| 2 | ml |" in table and "| 3 | ml |" in table
+    fake = [
+        {"generator_depth": g, "estimator_depth": e, "model": "hysomi", **metrics}
+        for (g, e), metrics in zip(
+            [(1, 2), (3, 2), (9, 2), (3, 3), (9, 9)],
+            [{"mse_co2": v, "mse_hidden": v, "constraint_sum": 0.0} for v in (1, 2, 3, 4, 5)],
+            strict=True,
+        )
+    ]
+    for key, expected in (("sweep", [1, 2, 3]), ("sweep_deeper_estimator", [1, 4, 5])):
+        fig = recipe.figures[key](fake, tmp_path)
+        line = fig.axes[0].get_lines()[0]
+        assert list(line.get_xdata()) == [1, 3, 9] and list(line.get_ydata()) == expected
+
+
 def test_paired_comparison_by_seed():
     from scipy import stats
 

@@ -62,11 +62,13 @@ class Recipe:
         Dataset name -> generator settings.
     base : HySoMiTrialConfig
         The config every trial starts from.
-    grid : dict
-        Dotted field of ``base`` -> values (``train.model``, ``train.seed``, ``dataset``).
+    grid : dict or list of dict
+        Dotted field of ``base`` -> values (``train.model``, ``train.seed``, ``dataset``), or
+        a list of such sub-grids (:func:`soilsciml.search.expand_grid`).
     rows : tuple of str
         Row labels of the table: ``model``, ``seed``, ``test_data``, a ``train`` setting
-        (``n_train``, ``loss_weighting``) or a key of ``dataset_labels``.
+        (``n_train``, ``loss_weighting``, ``estimator_depth``) or a key of
+        ``dataset_labels``.
     dataset_labels : dict
         Dataset name -> its row labels (``{"depth3": {"generator_depth": 3}}``).
     figures : dict
@@ -76,7 +78,7 @@ class Recipe:
 
     datasets: dict[str, HySoMiGeneratorConfig]
     base: HySoMiTrialConfig
-    grid: dict[str, list[Any]]
+    grid: dict[str, list[Any]] | list[dict[str, list[Any]]]
     rows: tuple[str, ...]
     dataset_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: dict[str, FigureMaker] = field(default_factory=dict)
@@ -179,22 +181,41 @@ def _trajectory_figures() -> dict[str, FigureMaker]:
 
 
 def _complexity(scale: Scale) -> Recipe:
+    """Fig. 3A: every generator depth with the default estimator; Fig. 3B: the estimator as
+    deep as the generator where the generator is deeper (a sub-grid per such depth, since
+    the estimator's depth follows the dataset's)."""
     depths = (1, 3, 9) if scale is QUICK else (1, 3, 5, 7, 9, 13, 17)
     names = {f"depth{d}": d for d in depths}
     datasets = {name: _data(scale, generator_depth=d) for name, d in names.items()}
-    grid = {
-        "dataset": list(names),
-        "train.model": list(COMPARED),
-        "train.seed": _seeds(scale, True),
-    }
+    models, seeds = list(COMPARED), _seeds(scale, True)
+    fixed = {"dataset": list(names), "train.model": models, "train.seed": seeds}
+    estimator = scale.train.depth
+    deeper = [
+        {"dataset": [name], "train.depth": [d], "train.model": models, "train.seed": seeds}
+        for name, d in names.items()
+        if d > estimator
+    ]
     labels = {name: {"generator_depth": d} for name, d in names.items()}
+    figures = {
+        "sweep": _sweep("generator_depth", lambda r: r["estimator_depth"] == estimator),
+        "sweep_deeper_estimator": _sweep(
+            "generator_depth",
+            lambda r: r["estimator_depth"] == max(estimator, r["generator_depth"]),
+        ),
+    }
+    deeper_figure = _figure_name("complexity", "sweep_deeper_estimator")
+    notes = (
+        f"Estimator depth {estimator} (the default) for every dataset (the paper's Fig. 3A), "
+        f"and as deep as the generator where that is deeper (Fig. 3B: `{deeper_figure}`)."
+    )
     return Recipe(
         datasets,
         _base(scale, "depth1"),
-        grid,
-        ("generator_depth", "model"),
+        [fixed, *deeper],
+        ("generator_depth", "estimator_depth", "model"),
         labels,
-        _sweep("generator_depth"),
+        figures,
+        notes=notes,
     )
 
 
@@ -251,13 +272,22 @@ def _ablation(scale: Scale) -> Recipe:
     return Recipe({"default": _data(scale)}, _base(scale), grid, ("loss_weighting",))
 
 
-def _sweep(x: str) -> dict[str, FigureMaker]:
+def _sweep(x: str, keep: Callable[[dict[str, Any]], bool] | None = None):
+    """Metrics against the swept setting ``x`` (one line per model) of the records that
+    ``keep`` accepts (all by default); as a dict ``{"sweep": ...}`` without ``keep``."""
+
     def figure(records: list[dict[str, Any]], _: Path):
         from soilsciml.plots.hysomi import sweep_lines
 
-        return sweep_lines(records, x, ("mse_co2", "mse_hidden", "constraint_sum"))
+        kept = [r for r in records if keep is None or keep(r)]
+        return sweep_lines(kept, x, ("mse_co2", "mse_hidden", "constraint_sum")) if kept else None
 
-    return {"sweep": figure}
+    return figure if keep is not None else {"sweep": figure}
+
+
+def _figure_name(name: str, key: str) -> str:
+    """File name of figure ``key`` of experiment ``name`` in its output folder."""
+    return f"{name}_{key}.png"
 
 
 #: Experiment name -> recipe builder (``Scale`` -> ``Recipe``).
@@ -361,6 +391,7 @@ def _rows(recipe: Recipe, grid_records: dict[str, dict[str, Any]], trials) -> li
             "model": config.train.model,
             "n_train": config.train.n_train,
             "loss_weighting": config.train.loss_weighting,
+            "estimator_depth": config.train.depth,
             **recipe.dataset_labels.get(config.dataset, {}),
         }
         for name in (config.dataset, *config.score_on):
@@ -488,5 +519,5 @@ def run_experiment(
     for key, draw in recipe.figures.items() if records else ():
         fig = draw(records, out / "grid" / TRIALS_DIR)
         if fig is not None:
-            fig.savefig(out / f"{name}_{key}.png", dpi=110)
+            fig.savefig(out / _figure_name(name, key), dpi=110)
     return table, records
