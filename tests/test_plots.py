@@ -87,6 +87,10 @@ def test_sweep_lines_label_their_units_and_keep_a_zero_violation():
     hysomi_line = violations.get_lines()[0]
     assert list(hysomi_line.get_ydata()) == [0.0, 0.0]  # drawn, where a log axis drops it
     assert violations.get_ylim()[0] <= 0.0
+    # no zero: a log axis, whose tick labels read within a decade (3-6)
+    positive = [{**r, "constraint_sum": 3.0 + r["constraint_sum"] * 2} for r in records]
+    violations = sweep_lines(positive, "n_train", ("constraint_sum",)).axes[0]
+    assert violations.get_yscale() == "log"
 
 
 def _predictions(offset: float, failed: int | None = None) -> xr.Dataset:

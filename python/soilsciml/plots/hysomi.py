@@ -225,11 +225,12 @@ def sweep_lines(records: Sequence[Mapping[str, Any]], x: str, metrics: Sequence[
     """Metrics against a swept setting ``x``, one line per model (paper Figs. 3 and 4).
 
     ``records`` hold ``x``, ``model`` and the metrics; seeds of one (x, model) are averaged.
-    Errors are on a log axis; ``constraint_sum`` on a symmetric-log one, so that an exact
-    zero (every constraint met) stays on the figure.
+    Errors are on a log axis; ``constraint_sum`` too, or on a symmetric-log one where a
+    value is an exact zero (every constraint met), so that it stays on the figure.
     """
     fig, axes = new_figure(1, len(metrics), figsize=(4.0 * len(metrics), 3.5))
     for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        drawn = []
         for name in dict.fromkeys(r["model"] for r in records):
             xs = sorted({r[x] for r in records if r["model"] == name})
             ys = [
@@ -237,9 +238,10 @@ def sweep_lines(records: Sequence[Mapping[str, Any]], x: str, metrics: Sequence[
                 for value in xs
             ]
             ax.plot(xs, ys, "o-", label=name)
+            drawn.extend(ys)
         ax.set_xlabel(AXIS_LABELS.get(x, x))
         ax.set_ylabel(AXIS_LABELS.get(metric, metric))
-        if metric == "constraint_sum":
+        if metric == "constraint_sum" and min(drawn, default=0.0) <= 0:
             ax.set_yscale("symlog", linthresh=1e-4)
         else:
             ax.set_yscale("log")
