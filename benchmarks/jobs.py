@@ -1,4 +1,6 @@
-"""Whole jobs as a user runs them, cold and warm: the demo, one Case 4 fit, the Case 4 grid.
+"""Whole jobs as a user runs them, cold and warm: the demo, one Case 4 fit, the Case 4 grid,
+and a reduced Case 4 fit (``--reduced-steps`` Adam steps, no second stage) that the torch
+peer runs too.
 
 Each job is the command line a user types, run in a fresh process. ``cold`` runs it with an
 empty persistent compilation cache (``SOILSCIML_JAX_CACHE`` pointing at a new folder); ``warm``
@@ -9,9 +11,15 @@ trains every trial again. Each row records the 1-minute load average before and 
 The torch peer's time for the same job is an estimate: its measured training step
 (``--peer-step-s``, default the idle-machine median of ``results.md``) times the job's
 iterations (Adam steps plus BFGS iterations of every fit, from the runs' ``metrics.json``);
-the peer's compilation-free start-up is left out. Writes a section of ``results.md``::
+the peer's compilation-free start-up is left out. The reduced fit is measured outright for
+the peer too: ``peers/torch_soc_fit.py`` as its own process (interpreter start, torch import,
+the problem's arrays and initial weights from ``soc_step.py``'s check, the Adam steps), twice
+(``cold`` and ``warm``: torch has no compilation to cache, so they differ only by the file
+cache). Ours writes its run folder (figures, results) as well; the peer writes nothing.
+Writes a section of ``results.md``::
 
-    python benchmarks/jobs.py [--jobs demo fit grid] [--executor processes] [--workers 2]
+    python benchmarks/jobs.py [--jobs demo fit grid reduced] [--executor processes] [--workers 2]
+        [--reduced-steps 30]
 """
 
 from __future__ import annotations
@@ -31,23 +39,33 @@ from bench_util import load_average, write_section
 HERE = Path(__file__).resolve().parent
 #: The torch peer's SOC training step (s): dopri5 float64, median of the idle run in results.md.
 PEER_STEP_S = 0.216
-JOBS = ("demo", "fit", "grid")
+JOBS = ("demo", "fit", "grid", "reduced")
+#: Adam steps of the reduced fit (both engines), unless ``--reduced-steps`` says otherwise.
+REDUCED_STEPS = 30
 
 
-def _command(job: str, work: Path, executor: str, workers: int | None) -> list[str]:
+def _command(job: str, work: Path, executor: str, workers: int | None, steps: int) -> list[str]:
     cli = [sys.executable, "-m", "soilsciml"]
     if job == "demo":
         return [*cli, "demo", "--out", str(work / "demo"), "--quiet"]
     if job == "fit":
         return [*cli, "soc", "fit", str(work / "truth.nc"), "--out", str(work / "fit"), "--quiet"]
+    if job == "reduced":
+        fit = [*cli, "soc", "fit", str(work / "truth.nc"), "--out", str(work / "reduced")]
+        return [*fit, "--config", str(work / "reduced.toml"), "--quiet"]
+    if job == "reduced_peer":
+        peer = [sys.executable, str(HERE / "peers" / "torch_soc_fit.py")]
+        return [*peer, str(work / "peer" / "soc_inputs.npz"), "--steps", str(steps)]
     command = [*cli, "soc", "case", "4", "--out", str(work / "grid"), "--quiet"]
     command += ["--executor", executor]
     return command + (["--workers", str(workers)] if workers else [])
 
 
-def _iterations(work: Path, job: str) -> int:
+def _iterations(work: Path, job: str, steps: int) -> int:
     """Adam steps plus BFGS iterations of every fit the job wrote."""
-    folder = work / {"demo": "demo/case4", "fit": "fit", "grid": "grid"}[job]
+    if job == "reduced_peer":
+        return steps
+    folder = work / {"demo": "demo/case4", "fit": "fit", "grid": "grid", "reduced": "reduced"}[job]
     total = 0
     for path in folder.rglob("metrics.json"):
         iterations = json.loads(path.read_text()).get("iterations")
@@ -56,13 +74,15 @@ def _iterations(work: Path, job: str) -> int:
     return total
 
 
-def measure(job: str, cache: Path, work: Path, executor: str, workers: int | None) -> dict:
+def measure(
+    job: str, cache: Path, work: Path, executor: str, workers: int | None, steps: int
+) -> dict:
     """Run ``job`` once in a new process; wall time, load averages, iterations."""
     env = {**os.environ, "SOILSCIML_JAX_CACHE": str(cache)}
     before = load_average()
     start = time.perf_counter()
     done = subprocess.run(
-        _command(job, work, executor, workers), env=env, capture_output=True, text=True
+        _command(job, work, executor, workers, steps), env=env, capture_output=True, text=True
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -71,8 +91,25 @@ def measure(job: str, cache: Path, work: Path, executor: str, workers: int | Non
         "wall_s": wall,
         "load_before": before,
         "load_after": load_average(),
-        "iterations": _iterations(work, job),
+        "iterations": _iterations(work, job, steps),
+        **_final_loss(job, work, done.stdout),
     }
+
+
+def _final_loss(job: str, work: Path, stdout: str) -> dict:
+    """The reduced fits' final training loss (ours from metrics.json, the peer's printed)."""
+    if job == "reduced":
+        return {"final_loss": json.loads((work / job / "metrics.json").read_text())["final_loss"]}
+    if job == "reduced_peer":
+        return {"final_loss": json.loads(stdout.strip().splitlines()[-1])["last_step_loss"]}
+    return {}
+
+
+def _prepare_reduced(work: Path, steps: int) -> None:
+    """The reduced fit's config (ours) and the problem's arrays and weights (the peer's)."""
+    (work / "reduced.toml").write_text(f'[train]\nadam_iters = {steps}\nsecond_stage = "none"\n')
+    check = [sys.executable, str(HERE / "soc_step.py"), "--contender", "check"]
+    subprocess.run([*check, "--inputs", str(work / "peer")], check=True, capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--executor", default="inprocess", help="grid executor")
     parser.add_argument("--workers", type=int, help="grid worker processes")
     parser.add_argument("--peer-step-s", type=float, default=PEER_STEP_S)
+    parser.add_argument("--reduced-steps", type=int, default=REDUCED_STEPS, help="Adam steps")
     parser.add_argument("--json", type=Path, default=HERE / "out" / "jobs.json")
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
     args = parser.parse_args(argv)
@@ -89,15 +127,21 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work, cache = Path(tmp) / "work", Path(tmp) / "jax-cache"
         work.mkdir()
-        if "fit" in args.jobs:
+        if {"fit", "reduced"} & set(args.jobs):
             simulate = [sys.executable, "-m", "soilsciml", "soc", "simulate"]
             subprocess.run([*simulate, "--out", str(work / "truth.nc")], check=True)
-        for job in args.jobs:
+        jobs = list(args.jobs)
+        if "reduced" in jobs:
+            _prepare_reduced(work, args.reduced_steps)
+            jobs.append("reduced_peer")
+        for job in jobs:
             shutil.rmtree(cache, ignore_errors=True)
             rows[job] = {}
             for label in ("cold", "warm"):
                 shutil.rmtree(work / job, ignore_errors=True)
-                rows[job][label] = measure(job, cache, work, args.executor, args.workers)
+                rows[job][label] = measure(
+                    job, cache, work, args.executor, args.workers, args.reduced_steps
+                )
                 print(job, label, rows[job][label], flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"started": started, "rows": rows}, indent=1) + "\n")
@@ -105,30 +149,50 @@ def main(argv: list[str] | None = None) -> None:
         "demo": "`soilsciml demo`",
         "fit": "`soilsciml soc fit` (Case 4, one fit)",
         "grid": f"`soilsciml soc case 4` (16 trials + retrain, {args.executor})",
+        "reduced": f"`soilsciml soc fit` (Case 4, {args.reduced_steps} Adam steps, no BFGS)",
     }
     lines = [
         f"Whole jobs (`python benchmarks/jobs.py --jobs {' '.join(args.jobs)}`, measured "
         f"{started}; cold: empty compilation cache, warm: a new process with the filled cache):",
         "",
-        "| job | cold (s) | warm (s) | iterations | torch peer, estimated (s) "
+        "| job | cold (s) | warm (s) | iterations | torch peer (s) "
         "| load before / after (cold; warm) |",
         "|---|---|---|---|---|---|",
     ]
     for job, row in rows.items():
+        if job == "reduced_peer":
+            continue
         cold, warm = row["cold"], row["warm"]
-        peer = warm["iterations"] * args.peer_step_s
+        if job == "reduced":
+            measured = rows["reduced_peer"]
+            peer = (
+                f"{measured['cold']['wall_s']:.1f} / {measured['warm']['wall_s']:.1f} "
+                "(measured, cold / warm)"
+            )
+        else:
+            peer = f"{warm['iterations'] * args.peer_step_s:.0f} (estimated)"
         lines.append(
             f"| {names[job]} | {cold['wall_s']:.1f} | {warm['wall_s']:.1f} | "
-            f"{warm['iterations']} | {peer:.0f} | {cold['load_before']} / {cold['load_after']}; "
+            f"{warm['iterations']} | {peer} | {cold['load_before']} / {cold['load_after']}; "
             f"{warm['load_before']} / {warm['load_after']} |"
         )
     lines += [
         "",
         f"Peer estimate: {args.peer_step_s} s per training step (the torch peer's measured "
-        "SOC step) times the job's iterations; not measured. Load averages on "
+        "SOC step) times the job's iterations; not measured, except for the reduced fit "
+        "(`peers/torch_soc_fit.py`, its whole process). Load averages on "
         f"{os.cpu_count()} logical CPUs: above about {os.cpu_count()} the machine was shared "
         "and the times are inflated.",
     ]
+    if "reduced" in rows:
+        ours, peer = rows["reduced"]["warm"], rows["reduced_peer"]["warm"]
+        lines += [
+            "",
+            f"Reduced fit, training loss: ours {ours['final_loss']:.8g} (`final_loss`: the "
+            "best weights the Adam stage evaluated, which are those of its last step), the peer "
+            f"{peer['final_loss']:.8g} (its last step); same problem, initial weights and Adam "
+            "settings.",
+        ]
     text = "\n".join(lines)
     write_section(args.results, "jobs", text)
     print(text)
