@@ -281,6 +281,7 @@ def test_complexity_grows_the_estimator_with_the_generator_in_sub_grids(
 def test_paired_comparison_by_seed():
     from scipy import stats
 
+    from soilsciml.hysomi import experiments
     from soilsciml.hysomi.experiments import paired_comparison
 
     ours, theirs = [1.0, 2.0, 3.0, 4.0], [0.5, 1.4, 2.6, 3.5]
@@ -293,6 +294,16 @@ def test_paired_comparison_by_seed():
     p = 2 * stats.t.sf(t, df=3)
     assert line.startswith("| l1_params | 2.5 ± 1.3 | 2 ± 1.3 | +0.5 (+25.0%) | 4 |")
     assert f"| {p:.3g} |" in line
+    # pairs of a setting's values (the ablation's loss weightings), same numbers
+    named = {"hysomi": "adaptive", "unconstrained": "balanced"}
+    weighted = [{**r, "loss_weighting": named[r["model"]], "model": "hysomi"} for r in records]
+    table = paired_comparison(weighted, "adaptive", "balanced", ("l1_params",), "loss_weighting")
+    assert table.splitlines()[2] == line
+    ablation = experiments.EXPERIMENTS["ablation"](experiments.QUICK)
+    assert ablation.paired == (
+        "loss_weighting",
+        (("adaptive", "balanced"), ("adaptive", "normalised")),
+    )
 
 
 def test_selection_keeps_the_best_epoch_when_validation_worsens(dataset):

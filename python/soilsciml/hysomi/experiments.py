@@ -6,7 +6,7 @@ dataset, ...), run by the project's search module (:func:`soilsciml.search.run_g
 ``DIR/grid``: resumable trial by trial (a finished trial is never rerun), on any executor
 (``inprocess``, ``processes``, ``dask`` with a scheduler address). :func:`run_experiment`
 then writes ``DIR/NAME.md`` (mean ± standard deviation over seeds; for ``main`` the paired
-comparison of ``hysomi`` and ``unconstrained``), ``DIR/NAME.json`` (every record) and, where
+comparison of ``hysomi`` and ``unconstrained``, for ``ablation`` of the loss weightings), ``DIR/NAME.json`` (every record) and, where
 the paper has a figure, ``DIR/NAME_<figure>.png`` (drawn from the records, or for the
 trajectory figures from the first seed's run directories).
 """
@@ -74,6 +74,13 @@ class Recipe:
     figures : dict
         Figure name -> function of the records and the grid's trials directory (each
         finished trial's run is in ``trials/<record["trial"]>``) that returns the figure.
+    columns : tuple of str
+        Metrics of the table.
+    notes : str
+        Text after the table.
+    paired : (str, tuple of (str, str))
+        A row label and the pairs of its values compared seed by seed after the table
+        (:func:`paired_comparison`); none by default.
     """
 
     datasets: dict[str, HySoMiGeneratorConfig]
@@ -84,6 +91,7 @@ class Recipe:
     figures: dict[str, FigureMaker] = field(default_factory=dict)
     columns: tuple[str, ...] = METRIC_COLUMNS
     notes: str = ""
+    paired: tuple[str, tuple[tuple[str, str], ...]] = ("model", ())
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,10 @@ def _main(scale: Scale) -> Recipe:
     # finish before the other two baselines start, so an interrupted run already holds them
     grid = {"train.model": [*COMPARED, "ml"], "train.seed": _seeds(scale)}
     figures = {**_bars_by(), **_trajectory_figures()}
-    return Recipe({"default": _data(scale)}, _base(scale), grid, ("model",), figures=figures)
+    paired = ("model", (("hysomi", "unconstrained"),))
+    return Recipe(
+        {"default": _data(scale)}, _base(scale), grid, ("model",), figures=figures, paired=paired
+    )
 
 
 def _bars_by(key: str = "model") -> dict[str, FigureMaker]:
@@ -269,7 +280,8 @@ def _ablation(scale: Scale) -> Recipe:
         "train.loss_weighting": ["adaptive", "balanced", "normalised"],
         "train.seed": _seeds(scale),
     }
-    return Recipe({"default": _data(scale)}, _base(scale), grid, ("loss_weighting",))
+    paired = ("loss_weighting", (("adaptive", "balanced"), ("adaptive", "normalised")))
+    return Recipe({"default": _data(scale)}, _base(scale), grid, ("loss_weighting",), paired=paired)
 
 
 def _sweep(x: str, keep: Callable[[dict[str, Any]], bool] | None = None):
@@ -418,8 +430,10 @@ def paired_comparison(
     first: str = "hysomi",
     second: str = "unconstrained",
     metrics: Sequence[str] = PAIRED_METRICS,
+    key: str = "model",
 ) -> str:
-    """Markdown table of ``first`` against ``second``, paired by seed, per metric.
+    """Markdown table of ``first`` against ``second`` (values of ``key``: the model, or a
+    setting such as ``loss_weighting``), paired by seed, per metric.
 
     Columns: each model's mean ± sample SD, the mean paired difference (first - second) and
     its relative size, ``n`` (seeds present for both), the two-sided paired t-test p-value
@@ -427,7 +441,7 @@ def paired_comparison(
     """
     from scipy import stats
 
-    by_seed = {m: {r["seed"]: r for r in records if r["model"] == m} for m in (first, second)}
+    by_seed = {m: {r["seed"]: r for r in records if r[key] == m} for m in (first, second)}
     seeds = sorted(set(by_seed[first]) & set(by_seed[second]))
     header = f"| metric | {first} | {second} | difference | n | t-test p | Wilcoxon p |"
     lines = [header, "|---|---|---|---|---|---|---|"]
@@ -512,8 +526,11 @@ def run_experiment(
     missing = len(spec.trials) - sum(r["status"] == "ok" for r in grid_records.values())
     if missing:
         notes += f"\n{missing} of {len(spec.trials)} trials not finished or failed.\n"
-    if name == "main":
-        notes += "\nPaired by seed, hysomi against unconstrained:\n\n" + paired_comparison(records)
+    key, pairs = recipe.paired
+    for first, second in pairs:
+        notes += f"\nPaired by seed, {first} against {second}:\n\n" + paired_comparison(
+            records, first, second, key=key
+        )
     (out / f"{name}.md").write_text(title + table + notes)
     (out / f"{name}.json").write_text(json_text(records, indent=2) + "\n")
     for key, draw in recipe.figures.items() if records else ():
