@@ -101,7 +101,7 @@ def _final_loss(job: str, work: Path, stdout: str) -> dict:
     if job == "reduced":
         return {"final_loss": json.loads((work / job / "metrics.json").read_text())["final_loss"]}
     if job == "reduced_peer":
-        return {"final_loss": json.loads(stdout.strip().splitlines()[-1])["last_step_loss"]}
+        return {"final_loss": json.loads(stdout.strip().splitlines()[-1])["best_loss"]}
     return {}
 
 
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reduced-steps", type=int, default=REDUCED_STEPS, help="Adam steps")
     parser.add_argument("--json", type=Path, default=HERE / "out" / "jobs.json")
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
+    parser.add_argument("--section", default="jobs", help="section of --results to replace")
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = {}
@@ -188,13 +189,13 @@ def main(argv: list[str] | None = None) -> None:
         ours, peer = rows["reduced"]["warm"], rows["reduced_peer"]["warm"]
         lines += [
             "",
-            f"Reduced fit, training loss: ours {ours['final_loss']:.8g} (`final_loss`: the "
-            "best weights the Adam stage evaluated, which are those of its last step), the peer "
-            f"{peer['final_loss']:.8g} (its last step); same problem, initial weights and Adam "
-            "settings.",
+            f"Reduced fit, training loss: ours {ours['final_loss']:.8g} (`final_loss`, at the "
+            "best weights the Adam stage evaluated), the peer "
+            f"{peer['final_loss']:.8g} (the lowest of its steps); same problem, initial weights "
+            "and Adam settings.",
         ]
     text = "\n".join(lines)
-    write_section(args.results, "jobs", text)
+    write_section(args.results, args.section, text)
     print(text)
 
 

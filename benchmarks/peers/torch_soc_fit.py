@@ -2,9 +2,9 @@
 ``soilsciml soc fit``): start the interpreter, import torch, read the problem's arrays and
 initial weights (written by ``benchmarks/soc_step.py --contender check``), take ``--steps``
 Adam steps of :class:`~peers.torch_soc.TorchSOCUDE` (dopri5, rtol = atol = 1e-5, the same
-learning rate and Adam defaults as the JAX engine) and print, as JSON, the loss of the last
-step (at the weights after ``steps - 1`` updates: the weights the JAX engine's Adam stage
-keeps, the best it evaluated, since the point after its last update is never evaluated).
+learning rate and Adam defaults as the JAX engine) and print, as JSON, the loss of every step
+and the lowest (what the JAX engine's Adam stage keeps: the best weights it evaluated; the
+point after its last update is never evaluated).
 
     python benchmarks/peers/torch_soc_fit.py INPUTS.npz --steps 30 [--lr 0.003] [--threads 1]
 """
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
                 "steps": args.steps,
                 "first_loss": losses[0],
                 "last_step_loss": losses[-1],
+                "best_loss": min(losses),
+                "losses": losses,
                 "in_process_s": time.perf_counter() - START,
             }
         )
