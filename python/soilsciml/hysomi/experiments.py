@@ -6,9 +6,10 @@ dataset, ...), run by the project's search module (:func:`soilsciml.search.run_g
 ``DIR/grid``: resumable trial by trial (a finished trial is never rerun), on any executor
 (``inprocess``, ``processes``, ``dask`` with a scheduler address). :func:`run_experiment`
 then writes ``DIR/NAME.md`` (mean ± standard deviation over seeds; for ``main`` the paired
-comparison of ``hysomi`` and ``unconstrained``, for ``ablation`` of the loss weightings), ``DIR/NAME.json`` (every record) and, where
-the paper has a figure, ``DIR/NAME_<figure>.png`` (drawn from the records, or for the
-trajectory figures from the first seed's run directories).
+comparison of ``hysomi`` and ``unconstrained``, for ``ablation`` of the loss weightings),
+``DIR/NAME.json`` (every record) and, where the paper has a figure, ``DIR/NAME_<figure>.png``
+(drawn from the records, or for the trajectory figures from the first seed's run
+directories).
 """
 
 from __future__ import annotations
