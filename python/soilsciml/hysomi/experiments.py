@@ -202,17 +202,21 @@ def _complexity(scale: Scale) -> Recipe:
     models, seeds = list(COMPARED), _seeds(scale, True)
     fixed = {"dataset": list(names), "train.model": models, "train.seed": seeds}
     estimator = scale.train.depth
+
+    def matched(generator_depth: int) -> int:  # Fig. 3B: at least the default, as deep
+        return max(estimator, generator_depth)
+
     deeper = [
-        {"dataset": [name], "train.depth": [d], "train.model": models, "train.seed": seeds}
+        {"dataset": [name], "train.depth": [matched(d)], "train.model": models, "train.seed": seeds}
         for name, d in names.items()
-        if d > estimator
+        if matched(d) != estimator
     ]
     labels = {name: {"generator_depth": d} for name, d in names.items()}
     figures = {
         "sweep": _sweep("generator_depth", lambda r: r["estimator_depth"] == estimator),
         "sweep_deeper_estimator": _sweep(
             "generator_depth",
-            lambda r: r["estimator_depth"] == max(estimator, r["generator_depth"]),
+            lambda r: r["estimator_depth"] == matched(r["generator_depth"]),
         ),
     }
     deeper_figure = _figure_name("complexity", "sweep_deeper_estimator")
@@ -243,7 +247,7 @@ def _size(scale: Scale) -> Recipe:
         _base(scale),
         grid,
         ("n_train", "model"),
-        figures=_sweep("n_train"),
+        figures={"sweep": _sweep("n_train")},
     )
 
 
@@ -285,17 +289,17 @@ def _ablation(scale: Scale) -> Recipe:
     return Recipe({"default": _data(scale)}, _base(scale), grid, ("loss_weighting",), paired=paired)
 
 
-def _sweep(x: str, keep: Callable[[dict[str, Any]], bool] | None = None):
+def _sweep(x: str, keep: Callable[[dict[str, Any]], bool] = lambda _: True) -> FigureMaker:
     """Metrics against the swept setting ``x`` (one line per model) of the records that
-    ``keep`` accepts (all by default); as a dict ``{"sweep": ...}`` without ``keep``."""
+    ``keep`` accepts (all by default)."""
 
     def figure(records: list[dict[str, Any]], _: Path):
         from soilsciml.plots.hysomi import sweep_lines
 
-        kept = [r for r in records if keep is None or keep(r)]
+        kept = [r for r in records if keep(r)]
         return sweep_lines(kept, x, ("mse_co2", "mse_hidden", "constraint_sum")) if kept else None
 
-    return figure if keep is not None else {"sweep": figure}
+    return figure
 
 
 def _figure_name(name: str, key: str) -> str:

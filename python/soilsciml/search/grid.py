@@ -82,12 +82,15 @@ class Trial:
         Seed of this trial, see :func:`trial_seed`.
     config : dataclass
         The base config with the settings applied (validated).
+    part : int
+        Index of the sub-grid the trial comes from (0 for a single grid).
     """
 
     name: str
     settings: dict[str, Any]
     seed: int
     config: Any
+    part: int = 0
 
 
 def plain(value: Any) -> Any:
@@ -273,9 +276,9 @@ def expand_grid(
     points = []
     for index, part in enumerate(parts):
         where = f"grid[{index}]" if isinstance(grid, list | tuple) else "grid"
-        points.extend(_product(base, part, where))
+        points.extend((*point, index) for point in _product(base, part, where))
     seen: dict[str, int] = {}
-    for i, (_, settings, _) in enumerate(points):
+    for i, (_, settings, _, _) in enumerate(points):
         key = canonical_json(settings)
         if key in seen:
             raise GridError(
@@ -284,12 +287,12 @@ def expand_grid(
             )
         seen[key] = i
 
-    folded = [name.casefold() for name, _, _ in points]
+    folded = [name.casefold() for name, *_ in points]
     trials = []
-    for name, settings, config in points:
+    for name, settings, config, index in points:
         if len(name) > MAX_NAME_LENGTH or folded.count(name.casefold()) > 1:
             name = _with_hash(name, settings)
-        trials.append(Trial(name, settings, trial_seed(seed, name), config))
+        trials.append(Trial(name, settings, trial_seed(seed, name), config, index))
     return trials
 
 

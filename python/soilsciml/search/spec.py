@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -59,7 +58,6 @@ from soilsciml.search.grid import (
     expand_grid,
     fingerprint,
     plain,
-    sub_grids,
 )
 from soilsciml.search.trial import resolve_callable, trial_path
 
@@ -373,12 +371,12 @@ class GridSpec:
     def _grid_values(self) -> dict[str, list[Any]] | list[dict[str, list[Any]]]:
         """The coerced values of each key, as the trials use them: a dict, or for sub-grids
         a list of dicts."""
+        trials = self.trials  # expanded, so the grid is valid
         if isinstance(self.grid, Mapping):
-            return _values_of(self.trials, self.grid)
-        trials = iter(self.trials)
+            return _values_of(trials, self.grid)
         return [
-            _values_of([next(trials) for _ in range(math.prod(map(len, part.values())))], part)
-            for part in sub_grids(self.grid)
+            _values_of([t for t in trials if t.part == index], part)
+            for index, part in enumerate(self.grid)
         ]
 
 
@@ -409,10 +407,7 @@ def _table(data: Mapping[str, Any], key: str) -> dict[str, Any]:
 def _grid_table(data: Mapping[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
     """``[grid]`` as a table, or ``[[grid]]`` as a list of sub-grid tables."""
     value = data.get("grid", {})
-    if isinstance(value, list):
-        sub_grids(value)
-        return value
-    return _table(data, "grid")
+    return value if isinstance(value, list) else _table(data, "grid")
 
 
 def grid_spec_from_dict(data: Mapping[str, Any]) -> GridSpec:
