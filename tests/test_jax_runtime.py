@@ -89,6 +89,7 @@ def test_compiled_kernels_land_in_the_cache_and_the_switch_turns_it_off(tmp_path
 
 
 FIT_SCRIPT = """
+import json
 from soilsciml.config import SOCFitConfig, SOCGridConfig, SOCNetworkConfig, SOCSimulationConfig
 from soilsciml.config import SOCTrainConfig
 from soilsciml.soc.fit import fit_soc
@@ -96,17 +97,30 @@ from soilsciml.soc.simulate import simulate_soc
 data = simulate_soc(SOCSimulationConfig(years=5.0, grid=SOCGridConfig(nz=6)))
 train = SOCTrainConfig(adam_iters=2, second_iters=2)
 config = SOCFitConfig(SOCNetworkConfig(h1=4, h2=2), train=train)
-fit_soc(data, config, progress=False)
-print("{}")
+result = fit_soc(data, config, progress=False)
+from soilsciml.engines.jax import train
+print(json.dumps({"traces": dict(train.TRACES), "loss": result.solver_stats["final_loss"]}))
 """
 
 
 @pytest.mark.slow
-def test_the_training_kernels_are_cached(tmp_path):
-    """No host callback sits in the Adam and BFGS kernels (JAX caches none that has one)."""
-    run_engine(tmp_path, FIT_SCRIPT, **{CACHE_ENV: str(tmp_path / "cache")})
-    kernels = {p.name.partition("-")[0] for p in entries(tmp_path / "cache")}
-    assert {"jit__guarded_value_and_grad", "jit__adam_update", "jit__quasi_newton_step"} <= kernels
+def test_the_training_kernels_are_cached_and_a_new_process_traces_none(tmp_path):
+    """No host callback sits in the Adam and BFGS kernels (JAX caches none that has one),
+    and their traces are stored: a second process loads them instead of tracing (only the
+    tiny Adam update, not a stored kernel, is traced again) and reaches the same loss."""
+    cache = tmp_path / "cache"
+    first = run_engine(tmp_path, FIT_SCRIPT, **{CACHE_ENV: str(cache)})
+    kernels = {p.name.partition("-")[0] for p in entries(cache)}
+    expected = {"jit_soc_value_and_grad", "jit__adam_update", "jit_soc_quasi_newton_step"}
+    assert expected <= kernels
+    stored = {p.name.partition("-")[0] for p in entries(cache / "exported")}
+    training = {"soc_value_and_grad", "soc_quasi_newton_init", "soc_quasi_newton_step"}
+    assert stored == training | {"soc_solve_truth", "soc_predict"}
+    assert first["traces"]["value_and_grad"] == 1 and first["traces"]["quasi_newton_step"] == 1
+
+    second = run_engine(tmp_path, FIT_SCRIPT, **{CACHE_ENV: str(cache)})
+    assert second["traces"] == {"adam_update": 1}
+    assert second["loss"] == first["loss"]
 
 
 HYSOMI_SCRIPT = """
@@ -132,7 +146,8 @@ def test_kernels_with_save_points_are_cached(tmp_path):
     report = run_engine(tmp_path, HYSOMI_SCRIPT, **{CACHE_ENV: str(cache)})
     assert report == {"mode": "nan"}
     kernels = {p.name.partition("-")[0] for p in entries(cache)}
-    assert {"jit_train_step", "jit_evaluate", "jit__predict_batch", "jit__solve_truth"} <= kernels
+    expected = {"jit_train_step", "jit_evaluate", "jit__predict_batch", "jit_soc_solve_truth"}
+    assert expected <= kernels
     # a mode the user chose is kept
     environ = {"EQX_ON_ERROR": "raise", CACHE_ENV: str(tmp_path / "raise")}
     assert run_engine(tmp_path, HYSOMI_SCRIPT, **environ) == {"mode": "raise"}

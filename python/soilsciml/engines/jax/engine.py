@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -26,13 +24,16 @@ from soilsciml.engines.jax import pbm as jax_pbm
 from soilsciml.engines.jax import soc as jax_soc
 from soilsciml.engines.jax import train as jax_train
 from soilsciml.engines.jax import ude as jax_ude
+from soilsciml.engines.jax.kernel_store import StoredKernel
 
 __all__ = ["JaxEngine"]
 
 
-@partial(jax.jit, static_argnames="static")
-def _predict(weights, data, times, static):
+def _traced_predict(weights, data, times, static):
     return jax_ude.trajectory(weights, data, times, static)
+
+
+_predict = StoredKernel("soc_predict", _traced_predict)
 
 
 def _arrays(problem: SOCUDEProblem, weights: dict, config: SOCFitConfig, prepare):
@@ -67,7 +68,8 @@ class JaxEngine(AbstractEngine):
         if times.size == 1:
             return SOCTrajectory(times, initial[..., None, :], SolveStatus(), 0, 0)
         weights, data, static = _arrays(problem, weights, config, jax_ude.model_data)
-        ys, code, stats = _predict(weights, data, jnp.asarray(times, config.solver.dtype), static)
+        save_times = jnp.asarray(times, config.solver.dtype)
+        ys, code, stats = _predict(weights, data, save_times, static=static)
         code = int(code)
         # All sites are one state (time, site, depth); trajectories are (site, time, depth).
         soc = np.asarray(ys, dtype=np.float64)

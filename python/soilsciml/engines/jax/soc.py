@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from soilsciml.engines.base import SOCTrajectory, SOCTruthProblem, SolveStatus
+from soilsciml.engines.jax.kernel_store import StoredKernel
 from soilsciml.engines.jax.solve import solve
 from soilsciml.models import soc as model
 
@@ -33,11 +34,12 @@ def truth_vector_field(t, soc, args, *, boundary, truth, reference):
     return dcdt
 
 
-@partial(jax.jit, static_argnames=("boundary", "truth", "reference", "solver"))
-def _solve_truth(
-    initial, times, depth, diffusion, advection, coefficients, boundary, truth, reference, solver
-):
-    """Solve every site (leading axis of ``initial`` and ``coefficients``) in one vmapped call."""
+def _traced_solve_truth(initial, times, depth, diffusion, advection, coefficients, static):
+    """Solve every site (leading axis of ``initial`` and ``coefficients``) in one vmapped call.
+
+    ``static`` is ``(boundary, truth, reference, solver)``.
+    """
+    boundary, truth, reference, solver = static
     dz = depth[1] - depth[0]
     vector_field = partial(truth_vector_field, boundary=boundary, truth=truth, reference=reference)
 
@@ -46,6 +48,9 @@ def _solve_truth(
         return solve(vector_field, site_initial, times, args, solver)
 
     return jax.vmap(one_site)(initial, coefficients)
+
+
+_solve_truth = StoredKernel("soc_solve_truth", _traced_solve_truth)
 
 
 def simulate_truth(problem: SOCTruthProblem) -> SOCTrajectory:
@@ -76,10 +81,7 @@ def simulate_truth(problem: SOCTruthProblem) -> SOCTrajectory:
             problem.diffusion,
             problem.advection,
             jnp.asarray(coefficients, dtype),
-            problem.boundary,
-            problem.truth,
-            problem.reference,
-            problem.solver,
+            static=(problem.boundary, problem.truth, problem.reference, problem.solver),
         )
         soc, codes = np.asarray(ys), np.asarray(codes)
         steps = int(np.max(stats["num_steps"]))

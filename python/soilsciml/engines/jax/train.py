@@ -25,6 +25,7 @@ import optimistix as optx
 from soilsciml.config import SOCFitConfig, SOCTrainConfig, holdout_stride
 from soilsciml.engines.base import SOCFitOutput, SOCUDEProblem, SolveStatus
 from soilsciml.engines.jax import ude as jax_ude
+from soilsciml.engines.jax.kernel_store import StoredKernel
 from soilsciml.engines.jax.progress import StageReport, signature
 
 __all__ = ["QUASI_NEWTON", "TRACES", "EarlyStopping", "fit", "holdout_loss", "value_and_grad"]
@@ -42,10 +43,12 @@ QUASI_NEWTON: dict[str, Callable[[], optx.AbstractMinimiser]] = {
 }
 
 
-@partial(jax.jit, static_argnames="static")
-def _guarded_value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
+def _traced_value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
     TRACES["value_and_grad"] += 1
     return jax_ude.guarded_value_and_grad(weights, data, static)
+
+
+_guarded_value_and_grad = StoredKernel("soc_value_and_grad", _traced_value_and_grad)
 
 
 def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
@@ -56,16 +59,22 @@ def value_and_grad(weights: dict, data: dict, static: jax_ude.UDEStatic):
     the compiled kernel, which can therefore live in the persistent compilation cache (the
     optimistix stage returns the outcome of its evaluations too, see :func:`_quasi_newton`).
     """
-    loss, grads, outcome = _guarded_value_and_grad(weights, data, static)
+    loss, grads, outcome = _guarded_value_and_grad(weights, data, static=static)
     jax_ude.EVALUATIONS.record(np.asarray(data["fit_id"]), *(np.asarray(o) for o in outcome))
     return loss, grads
 
 
-@partial(jax.jit, static_argnames="static")
-def holdout_loss(weights: dict, data: dict, static: jax_ude.UDEStatic):
-    """Compiled MSE at the held-out depths (early stopping with ``train.holdout``)."""
+def _traced_holdout_loss(weights: dict, data: dict, static: jax_ude.UDEStatic):
     TRACES["holdout_loss"] += 1
     return jax_ude.holdout_misfit(weights, data, static)
+
+
+_holdout_loss = StoredKernel("soc_holdout_loss", _traced_holdout_loss)
+
+
+def holdout_loss(weights: dict, data: dict, static: jax_ude.UDEStatic):
+    """Compiled MSE at the held-out depths (early stopping with ``train.holdout``)."""
+    return _holdout_loss(weights, data, static=static)
 
 
 class _Monitor:
@@ -96,28 +105,60 @@ def _objective(weights, data, static):
     return jax_ude.safe_loss(weights, data, static)
 
 
-@eqx.filter_jit
-def _quasi_newton_init(solver, weights, data, static):
-    TRACES["quasi_newton_init"] += 1
+def _initial_state(solver, weights, data, static):
     fn = partial(_objective, static=static)
     f_struct, aux_struct = jax.eval_shape(fn, weights, data)
     return solver.init(fn, weights, data, {}, f_struct, aux_struct, frozenset())
 
 
-@eqx.filter_jit
-def _quasi_newton_step(solver, weights, state, data, static):
-    """One optimistix step: one loss evaluation, at ``state.y_eval``.
+def _traced_quasi_newton_init(weights, data, static) -> list:
+    """The optimistix state before the first step, as the list of its arrays.
 
-    Also returns whether the line search accepted that point; if so, ``state.aux`` holds the
-    outcome of its solve.
+    ``static`` is ``(solver name, UDEStatic)``. The state travels between the host and the
+    kernels as its array leaves (what the kernel store serialises); the kernels rebuild the
+    optimistix object around them (:func:`_state_from`).
+    """
+    TRACES["quasi_newton_init"] += 1
+    name, ude_static = static
+    state = _initial_state(QUASI_NEWTON[name](), weights, data, ude_static)
+    return jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))
+
+
+def _state_from(leaves: list, solver, weights, data, static):
+    """The optimistix state whose arrays are ``leaves`` (structure from a traced init)."""
+    dynamic, fixed = eqx.partition(_initial_state(solver, weights, data, static), eqx.is_array)
+    structure = jax.tree_util.tree_structure(dynamic)
+    return eqx.combine(jax.tree_util.tree_unflatten(structure, leaves), fixed)
+
+
+def _traced_quasi_newton_step(weights, leaves, data, static):
+    """One optimistix step: one loss evaluation, at the state's ``y_eval``.
+
+    Returns the weights (the last accepted point), the new state's arrays and a dict with
+    the point evaluated, whether the line search accepted it, the loss and solve outcome at
+    the last accepted point, and the solver's termination and health.
     """
     TRACES["quasi_newton_step"] += 1
-    fn = partial(_objective, static=static)
-    accepted_before = state.num_accepted_steps
+    name, ude_static = static
+    solver = QUASI_NEWTON[name]()
+    fn = partial(_objective, static=ude_static)
+    state = _state_from(leaves, solver, weights, data, ude_static)
+    evaluated, accepted_before = state.y_eval, state.num_accepted_steps
     weights, state, _ = solver.step(fn, weights, data, {}, state, frozenset())
     done, result = solver.terminate(fn, weights, data, {}, state, frozenset())
-    accepted = state.num_accepted_steps > accepted_before
-    return weights, state, done, result == optx.RESULTS.successful, accepted
+    info = {
+        "evaluated": evaluated,
+        "accepted": state.num_accepted_steps > accepted_before,
+        "loss": state.f_info.f,
+        "outcome": state.aux,
+        "done": done,
+        "healthy": result == optx.RESULTS.successful,
+    }
+    return weights, jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array)), info
+
+
+_quasi_newton_init = StoredKernel("soc_quasi_newton_init", _traced_quasi_newton_init)
+_quasi_newton_step = StoredKernel("soc_quasi_newton_step", _traced_quasi_newton_step)
 
 
 class EarlyStopping:
@@ -197,26 +238,23 @@ def _record_evaluation(accepted, outcome, evaluated: dict, data: dict, static) -
 def _quasi_newton(
     name: str, weights, data, static, train: SOCTrainConfig, progress: bool, monitor
 ) -> _StageResult:
-    solver = QUASI_NEWTON[name]()
     report = StageReport(name, train.second_iters, progress, signature(weights, data, static))
-    state = _quasi_newton_init(solver, weights, data, static)
+    kernel_static = (name, static)
+    state = _quasi_newton_init(weights, data, static=kernel_static)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
     for _ in range(train.second_iters):
-        evaluated = state.y_eval
-        weights, state, done, healthy, accepted = _quasi_newton_step(
-            solver, weights, state, data, static
-        )
-        _record_evaluation(accepted, state.aux, evaluated, data, static)
+        weights, state, info = _quasi_newton_step(weights, state, data, static=kernel_static)
+        _record_evaluation(info["accepted"], info["outcome"], info["evaluated"], data, static)
         # The loss at the last accepted point: non-increasing along the stage.
-        loss = float(state.f_info.f)
+        loss = float(info["loss"])
         history.append(loss)
         report.step(loss)
         if stopper.update(monitor(loss, weights), weights):
             reason = "early_stopping"
-        elif not bool(healthy):
+        elif not bool(info["healthy"]):
             reason = "line_search_failed"
-        elif bool(done):
+        elif bool(info["done"]):
             reason = "converged"
         else:
             continue
