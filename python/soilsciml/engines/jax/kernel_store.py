@@ -31,6 +31,7 @@ from functools import cache, partial
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from soilsciml.engines.jax import runtime
@@ -91,11 +92,14 @@ def _serialisable() -> bool:
     return True
 
 
+def _weak(leaf) -> bool:
+    return isinstance(leaf, jax.Array) and leaf.weak_type
+
+
 def _leaf_type(leaf) -> str:
-    """Shape, dtype and weak typing of an argument: what selects a trace besides structure."""
+    """Shape and dtype of an argument: what selects a trace besides structure."""
     if hasattr(leaf, "dtype"):
-        weak = getattr(leaf, "weak_type", False)
-        return f"{np.shape(leaf)}:{leaf.dtype}:{'weak' if weak else ''}"
+        return f"{np.shape(leaf)}:{leaf.dtype}"
     return f"():{np.result_type(leaf)}:weak"  # a Python scalar
 
 
@@ -157,6 +161,11 @@ class StoredKernel:
 
     def __call__(self, *args, static: Hashable):
         leaves, treedef = jax.tree_util.tree_flatten(args)
+        if any(getattr(leaf, "weak_type", False) for leaf in leaves):
+            # Weakly typed arrays (``jnp.array(0)`` in an optimiser's state) turn strong in
+            # a kernel's outputs; made strong here, a state passed back in keeps its key.
+            leaves = [jnp.asarray(leaf, leaf.dtype) if _weak(leaf) else leaf for leaf in leaves]
+            args = jax.tree_util.tree_unflatten(treedef, leaves)
         signature = (treedef, tuple(_leaf_type(leaf) for leaf in leaves), static)
         kernel = self._kernels.get(signature)
         if kernel is None:
@@ -186,7 +195,11 @@ class StoredKernel:
             # Run what a later process will load: a deserialised kernel's outputs carry no
             # weak types, so the arguments built from them give the same keys in every process.
             exported = export.deserialize(bytearray(blob))
-        return jax.jit(_named(exported.call, self.name))
+        # One placement for every argument: an exported kernel called with a mix of placed
+        # (kernel outputs) and unplaced arrays (fresh inputs) is lowered, so compiled, anew
+        # for each mix; placed explicitly it compiles once.
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        return jax.jit(_named(exported.call, self.name), in_shardings=device)
 
     def _warn(self, why: str) -> None:
         if not self._warned:

@@ -105,28 +105,31 @@ def _objective(weights, data, static):
     return jax_ude.safe_loss(weights, data, static)
 
 
-def _initial_state(solver, weights, data, static):
-    fn = partial(_objective, static=static)
-    f_struct, aux_struct = jax.eval_shape(fn, weights, data)
-    return solver.init(fn, weights, data, {}, f_struct, aux_struct, frozenset())
+def _initial_state(solver, weights, data, structs):
+    """optimistix's start state; ``structs`` are the shapes of the loss and of its aux."""
+    fn = partial(_objective, static=None)  # never called by ``init``
+    return solver.init(fn, weights, data, {}, *structs, frozenset())
 
 
-def _traced_quasi_newton_init(weights, data, static) -> list:
-    """The optimistix state before the first step, as the list of its arrays.
+def _traced_quasi_newton_init(weights, data, static):
+    """The optimistix state before the first step, as the list of its arrays, and zeros
+    shaped like the loss and its aux (the outcome), whose shapes the step kernel needs.
 
     ``static`` is ``(solver name, UDEStatic)``. The state travels between the host and the
-    kernels as its array leaves (what the kernel store serialises); the kernels rebuild the
-    optimistix object around them (:func:`_state_from`).
+    kernels as its array leaves (what the kernel store serialises); the step kernel rebuilds
+    the optimistix object around them (:func:`_state_from`).
     """
     TRACES["quasi_newton_init"] += 1
     name, ude_static = static
-    state = _initial_state(QUASI_NEWTON[name](), weights, data, ude_static)
-    return jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))
+    structs = jax.eval_shape(partial(_objective, static=ude_static), weights, data)
+    state = _initial_state(QUASI_NEWTON[name](), weights, data, structs)
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), structs)
+    return jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array)), zeros
 
 
-def _state_from(leaves: list, solver, weights, data, static):
-    """The optimistix state whose arrays are ``leaves`` (structure from a traced init)."""
-    dynamic, fixed = eqx.partition(_initial_state(solver, weights, data, static), eqx.is_array)
+def _state_from(leaves: list, solver, weights, data, structs):
+    """The optimistix state whose arrays are ``leaves`` (the structure of a start state)."""
+    dynamic, fixed = eqx.partition(_initial_state(solver, weights, data, structs), eqx.is_array)
     structure = jax.tree_util.tree_structure(dynamic)
     return eqx.combine(jax.tree_util.tree_unflatten(structure, leaves), fixed)
 
@@ -139,10 +142,10 @@ def _traced_quasi_newton_step(weights, leaves, data, static):
     the last accepted point, and the solver's termination and health.
     """
     TRACES["quasi_newton_step"] += 1
-    name, ude_static = static
+    name, ude_static, structs = static
     solver = QUASI_NEWTON[name]()
     fn = partial(_objective, static=ude_static)
-    state = _state_from(leaves, solver, weights, data, ude_static)
+    state = _state_from(leaves, solver, weights, data, structs)
     evaluated, accepted_before = state.y_eval, state.num_accepted_steps
     weights, state, _ = solver.step(fn, weights, data, {}, state, frozenset())
     done, result = solver.terminate(fn, weights, data, {}, state, frozenset())
@@ -239,8 +242,9 @@ def _quasi_newton(
     name: str, weights, data, static, train: SOCTrainConfig, progress: bool, monitor
 ) -> _StageResult:
     report = StageReport(name, train.second_iters, progress, signature(weights, data, static))
-    kernel_static = (name, static)
-    state = _quasi_newton_init(weights, data, static=kernel_static)
+    state, zeros = _quasi_newton_init(weights, data, static=(name, static))
+    structs = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), zeros)
+    kernel_static = (name, static, structs)
     stopper = EarlyStopping(train.patience, train.min_delta)
     history, reason = [], "budget"
     for _ in range(train.second_iters):
