@@ -96,11 +96,11 @@ def _weak(leaf) -> bool:
     return isinstance(leaf, jax.Array) and leaf.weak_type
 
 
-def _leaf_type(leaf) -> str:
+def _leaf_type(leaf) -> tuple:
     """Shape and dtype of an argument: what selects a trace besides structure."""
     if hasattr(leaf, "dtype"):
-        return f"{np.shape(leaf)}:{leaf.dtype}"
-    return f"():{np.result_type(leaf)}:weak"  # a Python scalar
+        return np.shape(leaf), str(leaf.dtype)
+    return (), str(np.result_type(leaf)), "weak"  # a Python scalar
 
 
 def _named(fn: Callable, name: str) -> Callable:
@@ -161,7 +161,7 @@ class StoredKernel:
 
     def __call__(self, *args, static: Hashable):
         leaves, treedef = jax.tree_util.tree_flatten(args)
-        if any(getattr(leaf, "weak_type", False) for leaf in leaves):
+        if any(_weak(leaf) for leaf in leaves):
             # Weakly typed arrays (``jnp.array(0)`` in an optimiser's state) turn strong in
             # a kernel's outputs; made strong here, a state passed back in keeps its key.
             leaves = [jnp.asarray(leaf, leaf.dtype) if _weak(leaf) else leaf for leaf in leaves]
