@@ -1,6 +1,6 @@
 """Whole jobs as a user runs them, cold and warm: the demo, one Case 4 fit, the Case 4 grid,
-and a reduced Case 4 fit (``--reduced-steps`` Adam steps, no second stage) that the torch
-peer runs too.
+the six cases, and a reduced Case 4 fit (``--reduced-steps`` Adam steps, no second stage)
+that the torch peer runs too.
 
 Each job is the command line a user types, run in a fresh process. ``cold`` runs it with an
 empty persistent compilation cache (``SOILSCIML_JAX_CACHE`` pointing at a new folder); ``warm``
@@ -18,8 +18,12 @@ the problem's arrays and initial weights from ``soc_step.py``'s check, the Adam 
 cache). Ours writes its run folder (figures, results) as well; the peer writes nothing.
 Writes a section of ``results.md``::
 
-    python benchmarks/jobs.py [--jobs demo fit grid reduced] [--executor processes] [--workers 2]
-        [--reduced-steps 30]
+    python benchmarks/jobs.py [--jobs demo fit grid cases reduced] [--executor processes]
+        [--workers 2] [--reduced-steps 30] [--runs cold warm] [--work DIR]
+
+``--runs cold`` measures the cold run only (the six cases take about an hour each way);
+``--work DIR`` keeps the last run of each job (its metrics, the six cases' ``summary.md``)
+in ``DIR`` instead of a temporary folder.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from bench_util import load_average, write_section
 HERE = Path(__file__).resolve().parent
 #: The torch peer's SOC training step (s): dopri5 float64, median of the idle run in results.md.
 PEER_STEP_S = 0.216
-JOBS = ("demo", "fit", "grid", "reduced")
+JOBS = ("demo", "fit", "grid", "cases", "reduced")
+RUNS = ("cold", "warm")
 #: Adam steps of the reduced fit (both engines), unless ``--reduced-steps`` says otherwise.
 REDUCED_STEPS = 30
 
@@ -56,7 +61,10 @@ def _command(job: str, work: Path, executor: str, workers: int | None, steps: in
     if job == "reduced_peer":
         peer = [sys.executable, str(HERE / "peers" / "torch_soc_fit.py")]
         return [*peer, str(work / "peer" / "soc_inputs.npz"), "--steps", str(steps)]
-    command = [*cli, "soc", "case", "4", "--out", str(work / "grid"), "--quiet"]
+    if job == "cases":
+        command = [*cli, "soc", "cases", "--out", str(work / "cases"), "--quiet"]
+    else:
+        command = [*cli, "soc", "case", "4", "--out", str(work / "grid"), "--quiet"]
     command += ["--executor", executor]
     return command + (["--workers", str(workers)] if workers else [])
 
@@ -65,7 +73,8 @@ def _iterations(work: Path, job: str, steps: int) -> int:
     """Adam steps plus BFGS iterations of every fit the job wrote."""
     if job == "reduced_peer":
         return steps
-    folder = work / {"demo": "demo/case4", "fit": "fit", "grid": "grid", "reduced": "reduced"}[job]
+    folders = {"demo": "demo/case4", "fit": "fit", "grid": "grid", "cases": "cases"}
+    folder = work / folders.get(job, job)
     total = 0
     for path in folder.rglob("metrics.json"):
         iterations = json.loads(path.read_text()).get("iterations")
@@ -96,6 +105,11 @@ def measure(
     }
 
 
+def _seconds(run: dict) -> str:
+    """A run's wall time for the table, ``-`` when it was not measured."""
+    return "-" if run["wall_s"] is None else f"{run['wall_s']:.1f}"
+
+
 def _final_loss(job: str, work: Path, stdout: str) -> dict:
     """The reduced fits' final training loss (ours from metrics.json, the peer's printed)."""
     if job == "reduced":
@@ -119,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, help="grid worker processes")
     parser.add_argument("--peer-step-s", type=float, default=PEER_STEP_S)
     parser.add_argument("--reduced-steps", type=int, default=REDUCED_STEPS, help="Adam steps")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
+    parser.add_argument(
+        "--work", type=Path, help="keep the runs here (default: a temporary folder)"
+    )
     parser.add_argument("--json", type=Path, default=HERE / "out" / "jobs.json")
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
     parser.add_argument("--section", default="jobs", help="section of --results to replace")
@@ -126,8 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        work, cache = Path(tmp) / "work", Path(tmp) / "jax-cache"
-        work.mkdir()
+        root = args.work or Path(tmp)
+        work, cache = root / "work", root / "jax-cache"
+        work.mkdir(parents=True, exist_ok=True)
         if {"fit", "reduced"} & set(args.jobs):
             simulate = [sys.executable, "-m", "soilsciml", "soc", "simulate"]
             subprocess.run([*simulate, "--out", str(work / "truth.nc")], check=True)
@@ -138,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         for job in jobs:
             shutil.rmtree(cache, ignore_errors=True)
             rows[job] = {}
-            for label in ("cold", "warm"):
+            for label in (run for run in RUNS if run in args.runs):
                 shutil.rmtree(work / job, ignore_errors=True)
                 rows[job][label] = measure(
                     job, cache, work, args.executor, args.workers, args.reduced_steps
@@ -150,10 +169,12 @@ def main(argv: list[str] | None = None) -> None:
         "demo": "`soilsciml demo`",
         "fit": "`soilsciml soc fit` (Case 4, one fit)",
         "grid": f"`soilsciml soc case 4` (16 trials + retrain, {args.executor})",
+        "cases": f"`soilsciml soc cases` (six cases, 16 trials + retrain each, {args.executor})",
         "reduced": f"`soilsciml soc fit` (Case 4, {args.reduced_steps} Adam steps, no BFGS)",
     }
     lines = [
-        f"Whole jobs (`python benchmarks/jobs.py --jobs {' '.join(args.jobs)}`, measured "
+        f"Whole jobs (`python benchmarks/jobs.py --jobs {' '.join(args.jobs)}"
+        f"{'' if len(args.runs) == 2 else ' --runs ' + ' '.join(args.runs)}`, measured "
         f"{started}; cold: empty compilation cache, warm: a new process with the filled cache):",
         "",
         "| job | cold (s) | warm (s) | iterations | torch peer (s) "
@@ -163,18 +184,20 @@ def main(argv: list[str] | None = None) -> None:
     for job, row in rows.items():
         if job == "reduced_peer":
             continue
-        cold, warm = row["cold"], row["warm"]
+        missing = {"wall_s": None, "load_before": "-", "load_after": "-"}
+        cold, warm = (row.get(run, missing) for run in RUNS)
+        iterations = (warm if warm["wall_s"] is not None else cold)["iterations"]
         if job == "reduced":
             measured = rows["reduced_peer"]
             peer = (
-                f"{measured['cold']['wall_s']:.1f} / {measured['warm']['wall_s']:.1f} "
-                "(measured, cold / warm)"
+                f"{_seconds(measured.get('cold', missing))} / "
+                f"{_seconds(measured.get('warm', missing))} (measured, cold / warm)"
             )
         else:
-            peer = f"{warm['iterations'] * args.peer_step_s:.0f} (estimated)"
+            peer = f"{iterations * args.peer_step_s:.0f} (estimated)"
         lines.append(
-            f"| {names[job]} | {cold['wall_s']:.1f} | {warm['wall_s']:.1f} | "
-            f"{warm['iterations']} | {peer} | {cold['load_before']} / {cold['load_after']}; "
+            f"| {names[job]} | {_seconds(cold)} | {_seconds(warm)} | "
+            f"{iterations} | {peer} | {cold['load_before']} / {cold['load_after']}; "
             f"{warm['load_before']} / {warm['load_after']} |"
         )
     lines += [
@@ -186,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
         "and the times are inflated.",
     ]
     if "reduced" in rows:
-        ours, peer = rows["reduced"]["warm"], rows["reduced_peer"]["warm"]
+        last = args.runs[-1]
+        ours, peer = rows["reduced"][last], rows["reduced_peer"][last]
         lines += [
             "",
             f"Reduced fit, training loss: ours {ours['final_loss']:.8g} (`final_loss`, at the "
