@@ -45,6 +45,8 @@ HERE = Path(__file__).resolve().parent
 PEER_STEP_S = 0.216
 JOBS = ("demo", "fit", "grid", "cases", "reduced")
 RUNS = ("cold", "warm")
+#: A run that was not measured, as the table shows it.
+_NOT_RUN = {"wall_s": None, "load_before": "-", "load_after": "-"}
 #: Adam steps of the reduced fit (both engines), unless ``--reduced-steps`` says otherwise.
 REDUCED_STEPS = 30
 
@@ -141,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=HERE / "results.md")
     parser.add_argument("--section", default="jobs", help="section of --results to replace")
     args = parser.parse_args(argv)
+    runs = [run for run in RUNS if run in args.runs]
+    if runs == ["warm"]:
+        parser.error("--runs: warm needs cold (it reuses the cache the cold run fills)")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         for job in jobs:
             shutil.rmtree(cache, ignore_errors=True)
             rows[job] = {}
-            for label in (run for run in RUNS if run in args.runs):
+            for label in runs:
                 shutil.rmtree(work / job, ignore_errors=True)
                 rows[job][label] = measure(
                     job, cache, work, args.executor, args.workers, args.reduced_steps
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     lines = [
         f"Whole jobs (`python benchmarks/jobs.py --jobs {' '.join(args.jobs)}"
-        f"{'' if len(args.runs) == 2 else ' --runs ' + ' '.join(args.runs)}`, measured "
+        f"{'' if runs == list(RUNS) else ' --runs ' + ' '.join(runs)}`, measured "
         f"{started}; cold: empty compilation cache, warm: a new process with the filled cache):",
         "",
         "| job | cold (s) | warm (s) | iterations | torch peer (s) "
@@ -184,14 +189,13 @@ def main(argv: list[str] | None = None) -> None:
     for job, row in rows.items():
         if job == "reduced_peer":
             continue
-        missing = {"wall_s": None, "load_before": "-", "load_after": "-"}
-        cold, warm = (row.get(run, missing) for run in RUNS)
+        cold, warm = (row.get(run, _NOT_RUN) for run in RUNS)
         iterations = (warm if warm["wall_s"] is not None else cold)["iterations"]
         if job == "reduced":
             measured = rows["reduced_peer"]
             peer = (
-                f"{_seconds(measured.get('cold', missing))} / "
-                f"{_seconds(measured.get('warm', missing))} (measured, cold / warm)"
+                f"{_seconds(measured.get('cold', _NOT_RUN))} / "
+                f"{_seconds(measured.get('warm', _NOT_RUN))} (measured, cold / warm)"
             )
         else:
             peer = f"{iterations * args.peer_step_s:.0f} (estimated)"
@@ -209,8 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         "and the times are inflated.",
     ]
     if "reduced" in rows:
-        last = args.runs[-1]
-        ours, peer = rows["reduced"][last], rows["reduced_peer"][last]
+        ours, peer = rows["reduced"][runs[-1]], rows["reduced_peer"][runs[-1]]
         lines += [
             "",
             f"Reduced fit, training loss: ours {ours['final_loss']:.8g} (`final_loss`, at the "
