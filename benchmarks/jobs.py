@@ -10,7 +10,8 @@ trains every trial again. Each row records the 1-minute load average before and 
 
 The torch peer's time for the same job is an estimate: its measured training step
 (``--peer-step-s``, default the idle-machine median of ``results.md``) times the job's
-iterations (Adam steps plus BFGS iterations of every fit, from the runs' ``metrics.json``);
+iterations (Adam steps plus BFGS iterations of every fit: a grid's trials and retrain from
+their ``outcome.json``, a single fit from its ``metrics.json``);
 the peer's compilation-free start-up is left out. The reduced fit is measured outright for
 the peer too: ``peers/torch_soc_fit.py`` as its own process (interpreter start, torch import,
 the problem's arrays and initial weights from ``soc_step.py``'s check, the Adam steps), twice
@@ -72,11 +73,22 @@ def _command(job: str, work: Path, executor: str, workers: int | None, steps: in
 
 
 def _iterations(work: Path, job: str, steps: int) -> int:
-    """Adam steps plus BFGS iterations of every fit the job wrote."""
+    """Adam steps plus BFGS iterations of every fit the job ran.
+
+    A grid's fits are its trials and its retrain, each with an ``outcome.json``
+    (``metrics.iterations_<stage>``); a single fit writes only ``metrics.json``.
+    """
     if job == "reduced_peer":
         return steps
     folders = {"demo": "demo/case4", "fit": "fit", "grid": "grid", "cases": "cases"}
     folder = work / folders.get(job, job)
+    outcomes = list(folder.rglob("outcome.json"))
+    if outcomes:
+        total = 0
+        for path in outcomes:
+            metrics = json.loads(path.read_text()).get("metrics", {})
+            total += sum(int(v) for k, v in metrics.items() if k.startswith("iterations_"))
+        return total
     total = 0
     for path in folder.rglob("metrics.json"):
         iterations = json.loads(path.read_text()).get("iterations")
