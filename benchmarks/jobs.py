@@ -23,8 +23,9 @@ Writes a section of ``results.md``::
         [--workers 2] [--reduced-steps 30] [--runs cold warm] [--work DIR]
 
 ``--runs cold`` measures the cold run only (the six cases take about an hour each way);
-``--work DIR`` keeps the last run of each job (its metrics, the six cases' ``summary.md``)
-in ``DIR`` instead of a temporary folder.
+``--work DIR`` keeps the runs of each job (its metrics, the six cases' ``summary.md``) in
+``DIR`` instead of a temporary folder: the last in ``DIR/work/<job>``, the one before it (the
+cold run) in ``DIR/work/<job>-earlier``.
 """
 
 from __future__ import annotations
@@ -133,6 +134,18 @@ def _final_loss(job: str, work: Path, stdout: str) -> dict:
     return {}
 
 
+def _keep_earlier_run(work: Path, job: str) -> None:
+    """Move the job's previous run (the cold one) aside to ``<job>-earlier`` for the next run.
+
+    The warm run must start from an empty run folder (a grid would resume its finished
+    trials), but the cold run's results (the six cases' ``summary.md``) are kept.
+    """
+    earlier = work / f"{job}-earlier"
+    if (work / job).exists():
+        shutil.rmtree(earlier, ignore_errors=True)
+        (work / job).rename(earlier)
+
+
 def _prepare_reduced(work: Path, steps: int) -> None:
     """The reduced fit's config (ours) and the problem's arrays and weights (the peer's)."""
     (work / "reduced.toml").write_text(f'[train]\nadam_iters = {steps}\nsecond_stage = "none"\n')
@@ -175,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(cache, ignore_errors=True)
             rows[job] = {}
             for label in runs:
-                shutil.rmtree(work / job, ignore_errors=True)
+                _keep_earlier_run(work, job)
                 rows[job][label] = measure(
                     job, cache, work, args.executor, args.workers, args.reduced_steps
                 )

@@ -34,3 +34,14 @@ def test_a_single_fit_counts_its_metrics(tmp_path):
     (fit / "metrics.json").write_text(json.dumps({"iterations": {"adam": 200, "bfgs": 233}}))
     assert jobs._iterations(tmp_path, "fit", steps=30) == 433
     assert jobs._iterations(tmp_path, "reduced_peer", steps=30) == 30
+
+
+def test_the_warm_run_starts_empty_and_the_cold_run_is_kept(tmp_path):
+    cold = tmp_path / "cases"
+    cold.mkdir()
+    (cold / "summary.md").write_text("cold")
+    jobs._keep_earlier_run(tmp_path, "cases")
+    assert not cold.exists()
+    assert (tmp_path / "cases-earlier" / "summary.md").read_text() == "cold"
+    jobs._keep_earlier_run(tmp_path, "cases")  # nothing to move: the kept run stays
+    assert (tmp_path / "cases-earlier" / "summary.md").read_text() == "cold"
