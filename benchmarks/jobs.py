@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     lines = [
         f"Whole jobs (`python benchmarks/jobs.py --jobs {' '.join(args.jobs)}"
+        f"{'' if args.executor == 'inprocess' else ' --executor ' + args.executor}"
+        f"{'' if args.workers is None else f' --workers {args.workers}'}"
         f"{'' if runs == list(RUNS) else ' --runs ' + ' '.join(runs)}`, measured "
         f"{started}; cold: empty compilation cache, warm: a new process with the filled cache):",
         "",
